@@ -1,0 +1,239 @@
+"""Table 2: coreference antecedent selection from attention, on GUM ``Entity=`` brackets.
+
+Documents are read by the model as chunks of whole sentences (:func:`document_chunks`), so the
+attention comes per chunk: ``maps`` (K, T, T) over the chunk's concatenated words, T = words + 2.
+Mentions, antecedents and baselines are all restricted to one chunk (the attention window).
+
+Rules:
+- Mention head word: the first word of the span whose gold syntactic head lies outside the span
+  (or is ROOT); the last word of the span when no tree is given or none qualifies.
+- Order: mention a precedes mention m when a's head word comes before m's head word (attention
+  is scored between head words); ties between equal head positions go to the later start.
+- A mention is scored when at least one preceding mention in the chunk has the same entity id
+  (same document); its antecedents are all such mentions.
+- Attention: the head word of m attends most (over the chunk's words, excluding the start/end
+  tokens and itself) to the head word of any antecedent.
+- Mention type from the head word's UPOS: PRON -> pronoun, PROPN -> proper, else nominal.
+- Baselines: the nearest preceding mention (any entity), and the nearest preceding mention whose
+  head word matches m's head word lowercased (none -> wrong); right when it corefers.
+- GUM link types (coref, ana, appos, pred, ...) are not filtered: one entity id = one entity.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from probing.analysis._common import head_name
+
+TYPES = ("all", "pronoun", "proper", "nominal")
+TYPE_COLUMNS = {"all": "All", "pronoun": "Pronoun", "proper": "Proper", "nominal": "Nominal"}
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One mention; word indices are into the concatenated words of the sentences given."""
+
+    entity: str
+    start: int
+    end: int  # inclusive
+    head: int
+    doc_id: str | None = None
+
+    def corefers(self, other: Mention) -> bool:
+        return self.entity == other.entity and self.doc_id == other.doc_id
+
+
+def parse_entity_field(value: str) -> list[tuple[str, str]]:
+    """Split one GUM/CorefUD ``Entity`` value into ``(kind, entity_id)`` events in order.
+
+    ``kind`` is "open", "close" or "single"; e.g. ``"(7-abstract-...(3-abstract-...)"`` ->
+    ``[("open", "7"), ("single", "3")]`` and ``"7)6)"`` -> ``[("close", "7"), ("close", "6")]``.
+    """
+    events, i = [], 0
+    while i < len(value):
+        if value[i] == "(":
+            j = i + 1
+            while j < len(value) and value[j] not in "()":
+                j += 1
+            eid = value[i + 1 : j].split("-")[0]
+            if j < len(value) and value[j] == ")":
+                events.append(("single", eid))
+                j += 1
+            else:
+                events.append(("open", eid))
+            i = j
+        else:
+            j = value.find(")", i)
+            if j < 0:
+                raise ValueError(f"unbalanced Entity value {value!r}")
+            events.append(("close", value[i:j]))
+            i = j + 1
+    return events
+
+
+def _global_heads(sentences: Sequence) -> np.ndarray | None:
+    """(N,) 0-based head of every word in the concatenation, -1 for ROOT; None without trees."""
+    if any(s.heads is None for s in sentences):
+        return None
+    out, offset = [], 0
+    for s in sentences:
+        h = np.asarray(s.heads)
+        out.append(np.where(h > 0, h - 1 + offset, -1))
+        offset += len(s)
+    return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
+
+def mention_head(start: int, end: int, heads: np.ndarray | None) -> int:
+    """First word in [start, end] whose head is outside the span (or ROOT); else ``end``."""
+    if heads is None:
+        return end
+    span = heads[start : end + 1]
+    outside = np.flatnonzero((span < start) | (span > end))
+    return start + int(outside[0]) if len(outside) else end
+
+
+def parse_mentions(sentences: Sequence) -> list[Mention]:
+    """Mentions in consecutive sentences (one document or one chunk), sorted by (head, start).
+
+    A mention still open at the end, or closed without an opening in the given sentences, is
+    dropped. Nested mentions of the same entity close innermost first.
+    """
+    heads = _global_heads(sentences)
+    stacks: dict[str, list[int]] = defaultdict(list)
+    spans, offset = [], 0
+    for s in sentences:
+        for w, misc in enumerate(s.misc or [None] * len(s)):
+            value = (misc or {}).get("Entity")
+            for kind, eid in parse_entity_field(value) if value else ():
+                g = offset + w
+                if kind == "single":
+                    spans.append((eid, g, g, s.doc_id))
+                elif kind == "open":
+                    stacks[eid].append(g)
+                elif stacks[eid]:
+                    spans.append((eid, stacks[eid].pop(), g, s.doc_id))
+        offset += len(s)
+    mentions = [Mention(e, a, b, mention_head(a, b, heads), d) for e, a, b, d in spans]
+    return sorted(mentions, key=lambda m: (m.head, m.start))
+
+
+def mention_type(upos: str | None) -> str:
+    return {"PRON": "pronoun", "PROPN": "proper"}.get(upos or "", "nominal")
+
+
+def document_chunks(sentences: Iterable, max_words: int) -> Iterator[list]:
+    """Group consecutive sentences of one ``doc_id`` into chunks of at most ``max_words`` words.
+
+    Sentences are never split; a sentence longer than ``max_words`` is a chunk of its own (the
+    caller truncates it). Lazy, so a corpus streams through.
+    """
+    chunk, size, doc = [], 0, object()
+    for s in sentences:
+        if chunk and (s.doc_id != doc or size + len(s) > max_words):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(s)
+        size += len(s)
+        doc = s.doc_id
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class CorefResult:
+    """Accuracies per mention type (``TYPES`` order): heads (4, K) and the two baselines."""
+
+    counts: np.ndarray  # (4,)
+    head_accuracy: np.ndarray  # (4, K)
+    nearest: np.ndarray  # (4,)
+    same_head: np.ndarray  # (4,)
+    num_heads: int
+    table: list[dict] = field(default_factory=list)
+
+    @property
+    def best_head(self) -> str:
+        return head_name(int(np.argmax(self.head_accuracy[0])), self.num_heads)
+
+
+class CorefAccumulator:
+    """Streaming counts over ``(maps, sentences_in_chunk)`` pairs."""
+
+    def __init__(self, num_heads_total: int, num_heads: int):
+        self.k, self.num_heads = num_heads_total, num_heads
+        self.n = np.zeros(len(TYPES))
+        self.heads = np.zeros((len(TYPES), num_heads_total))
+        self.nearest = np.zeros(len(TYPES))
+        self.same_head = np.zeros(len(TYPES))
+
+    def update(self, maps, sentences: Sequence) -> None:
+        """Add one chunk. If ``maps`` covers fewer words than the sentences (the caller cut the
+        chunk to the model's length), only mentions inside the first T - 2 words count."""
+        total = sum(len(s) for s in sentences)
+        t = np.shape(maps)[-1]
+        n = t - 2
+        if n > total:
+            raise ValueError(f"maps cover {n} words but the chunk has only {total}")
+        mentions = [m for m in parse_mentions(sentences) if m.end < n]
+        words = [w.lower() for s in sentences for w in s.words]
+        upos = [u for s in sentences for u in (s.upos or [None] * len(s))]
+        scored = []  # (mention, antecedents, preceding)
+        for i, m in enumerate(mentions):
+            before = [p for p in mentions[:i] if p.head < m.head]
+            ants = [p for p in before if p.corefers(m)]
+            if ants:
+                scored.append((m, ants, before))
+        if not scored:
+            return
+        rows = np.array([m.head for m, _, _ in scored])
+        # only the mention-head rows are needed: copy those, not the whole (K, T, T) map
+        a = np.array(np.asarray(maps)[:, rows + 1, 1 : n + 1], dtype=np.float32)  # (K, M, n)
+        if a.shape[0] != self.k:
+            raise ValueError(f"maps hold {a.shape[0]} heads, expected {self.k}")
+        a[:, np.arange(len(rows)), rows] = -np.inf  # a word may not pick itself
+        # (K, M) the word each mention head attends to most; none if no mass on any word
+        pred = np.where(a.max(-1) > 0, a.argmax(-1), -2)
+        for j, (m, ants, before) in enumerate(scored):
+            kinds = [0, TYPES.index(mention_type(upos[m.head]))]
+            hit = np.isin(pred[:, j], [p.head for p in ants])
+            same = [p for p in before if words[p.head] == words[m.head]]
+            for t_i in kinds:
+                self.n[t_i] += 1
+                self.heads[t_i] += hit
+                self.nearest[t_i] += before[-1].corefers(m)
+                self.same_head[t_i] += bool(same) and same[-1].corefers(m)
+
+    def result(self) -> CorefResult:
+        n = np.maximum(self.n, 1)
+        res = CorefResult(
+            self.n.astype(int), self.heads / n[:, None], self.nearest / n, self.same_head / n,
+            self.num_heads,
+        )
+        best = int(np.argmax(res.head_accuracy[0]))
+        rows = {
+            "nearest mention": res.nearest,
+            "nearest with same head word": res.same_head,
+            f"head {head_name(best, self.num_heads)}": res.head_accuracy[:, best],
+        }
+        for model, acc in rows.items():
+            res.table.append(
+                {"model": model, **{TYPE_COLUMNS[t]: float(a) for t, a in zip(TYPES, acc)}}
+            )
+        res.table.append({"model": "count", **{TYPE_COLUMNS[t]: int(c) for t, c in
+                                               zip(TYPES, res.counts)}})
+        return res
+
+
+def coref_accuracies(chunk_pairs: Iterable, num_heads_total: int, *, num_heads: int) -> CorefResult:
+    """Table 2 over ``(maps (K, T, T), list_of_sentences_in_chunk)`` pairs (module rules).
+
+    ``result.table`` rows: nearest mention, nearest with same head word, the best head (by All),
+    and the mention counts; columns All / Pronoun / Proper / Nominal.
+    """
+    acc = CorefAccumulator(num_heads_total, num_heads)
+    for maps, sentences in chunk_pairs:
+        acc.update(maps, sentences)
+    return acc.result()

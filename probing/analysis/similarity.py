@@ -1,0 +1,168 @@
+"""Head similarity (paper §6, Fig. 6): Jensen-Shannon distances between heads, embedded by MDS.
+
+``d(H_a, H_b) = sum over sentences and token rows i of JS(A_a[i], A_b[i])``, natural log, each
+row smoothed first as in the released ``head_distances.py``: ``0.999 * A + 0.001 / T``. Summed,
+not averaged, like the original (so only ratios between distances are comparable across runs).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.manifold import MDS
+
+from probing.analysis._common import as_maps
+
+JS_SMOOTHING = 1e-3
+
+# the original notebook's Fig. 6 thresholds (General_Analysis.ipynb)
+POSITION_THRESHOLD = 0.5  # avg. attention to next / previous token
+SPECIAL_TOKEN_THRESHOLD = 0.6  # avg. attention to [CLS] / [SEP] / ". ,"
+# "attends broadly": the original used 3.8 nats on 128-token segments (uniform = log 128 =
+# 4.85); our sentences are shorter, so the threshold is kept as that fraction of uniform entropy
+BROAD_FRACTION = 3.8 / np.log(128)
+BEHAVIOURS = ("other", "next", "prev", "broad", "cls", "sep", "punct")
+
+
+def smooth(attn: np.ndarray, eps: float = JS_SMOOTHING) -> np.ndarray:
+    """(..., T) rows -> ``(1 - eps) * A + eps / T`` (still rows summing to 1)."""
+    return (1.0 - eps) * attn + eps / attn.shape[-1]
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence in nats of distributions on the last axis: (..., n) -> (...).
+
+    Zero entries are allowed (0 log 0 = 0); no smoothing here.
+    """
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, a * np.log(a / m), 0.0).sum(-1)
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+class DistanceAccumulator:
+    """Streaming (K, K) sum of per-row JS divergences; cost O(K^2 T^2) per sentence."""
+
+    def __init__(self, num_heads_total: int, eps: float = JS_SMOOTHING):
+        self.k, self.eps = num_heads_total, eps
+        self.dist = np.zeros((num_heads_total, num_heads_total))
+
+    def update(self, maps) -> None:
+        p = smooth(as_maps(maps), self.eps)  # (K, T, T)
+        if p.shape[0] != self.k:
+            raise ValueError(f"maps hold {p.shape[0]} heads, expected {self.k}")
+        # JS(P, Q) = (sum P log P + sum Q log Q) / 2 - sum M log M, summed over rows; the
+        # P log P part is per head, so only the mixture term is pairwise
+        plogp = (p * np.log(p)).sum((1, 2))  # (K,)
+        for a in range(self.k - 1):
+            m = 0.5 * (p[a][None] + p[a + 1 :])  # (K-a-1, T, T)
+            js = 0.5 * (plogp[a] + plogp[a + 1 :]) - (m * np.log(m)).sum((1, 2))
+            self.dist[a, a + 1 :] += js
+            self.dist[a + 1 :, a] += js
+
+    def result(self) -> np.ndarray:
+        return np.maximum(self.dist, 0.0)  # float cancellation can leave -1e-16 for equal heads
+
+
+def head_distances(pairs: Iterable, num_heads_total: int, eps: float = JS_SMOOTHING) -> np.ndarray:
+    """(K, K) symmetric summed JS distances over ``(maps (K, T, T), sentence)`` pairs.
+
+    Bare ``maps`` arrays (no pair) are accepted too; the sentence is not used.
+    """
+    acc = DistanceAccumulator(num_heads_total, eps)
+    for item in pairs:
+        acc.update(item[0] if isinstance(item, tuple) else item)
+    return acc.result()
+
+
+def mds_embedding(dist: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(K, K) precomputed distances -> (K, 2) metric-MDS coordinates.
+
+    scikit-learn 1.8 renamed ``dissimilarity`` to ``metric`` (and ``metric`` to ``metric_mds``);
+    both spellings are handled. ``n_init``, ``eps`` and ``max_iter`` follow the original notebook.
+    """
+    params = inspect.signature(MDS).parameters
+    kw = dict(n_components=2, n_init=5, max_iter=1000, eps=1e-10, random_state=seed)
+    if "metric_mds" in params:
+        kw.update(metric="precomputed", metric_mds=True)
+    else:
+        kw.update(dissimilarity="precomputed", metric=True)
+    if "init" in params:
+        kw["init"] = "random"  # random restarts as in the original; also silences 1.9's warning
+    dist = np.asarray(dist, dtype=np.float64)
+    return MDS(**kw).fit_transform(0.5 * (dist + dist.T))
+
+
+def same_layer_ratio(dist: np.ndarray, num_layers: int, num_heads: int) -> float:
+    """Mean distance between heads of DIFFERENT layers / mean distance within the SAME layer.
+
+    Above 1 means heads in the same layer are closer to each other (the paper's finding). The
+    diagonal (a head with itself) is left out.
+    """
+    layer = np.arange(num_layers * num_heads) // num_heads
+    same = layer[:, None] == layer[None]
+    np.fill_diagonal(same, False)
+    diff = layer[:, None] != layer[None]
+    if not same.any() or not diff.any():
+        raise ValueError("need at least 2 layers and 2 heads per layer")
+    dist = np.asarray(dist)
+    return float(dist[diff].mean() / dist[same].mean())
+
+
+def behaviour_labels(
+    stats: dict,
+    position_threshold: float = POSITION_THRESHOLD,
+    special_threshold: float = SPECIAL_TOKEN_THRESHOLD,
+    entropy_threshold: float | None = None,
+) -> list[str]:
+    """(K,) behaviour of each head from :func:`surface_stats` output, as in Fig. 6.
+
+    Checked in the original's order, later ones winning: next (> 0.5 on i+1), prev (> 0.5 on
+    i-1), broad (entropy > ``entropy_threshold``, default ``BROAD_FRACTION * uniform_entropy``),
+    cls (> 0.6 on the start token), sep (> 0.6 on the end token), punct (> 0.6 on ". ,");
+    "other" when none applies.
+    """
+    if entropy_threshold is None:
+        entropy_threshold = BROAD_FRACTION * float(stats["uniform_entropy"])
+    rules = (
+        ("next", stats["next"] > position_threshold),
+        ("prev", stats["prev"] > position_threshold),
+        ("broad", stats["entropy"] > entropy_threshold),
+        ("cls", stats["start"] > special_threshold),
+        ("sep", stats["end"] > special_threshold),
+        ("punct", stats["punct"] > special_threshold),
+    )
+    labels = np.full(np.size(stats["next"]), "other", dtype=object)
+    for name, mask in rules:
+        labels[np.ravel(mask)] = name
+    return labels.tolist()
+
+
+def plot_mds(emb: np.ndarray, labels: Sequence[str], layers: Sequence[int], path) -> None:
+    """Fig. 6: the (K, 2) embedding coloured by behaviour (left) and by layer number (right)."""
+    emb, layers = np.asarray(emb), np.asarray(layers)
+    labels = np.asarray(labels, dtype=object)
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    markers = dict(zip(BEHAVIOURS, "o>^*sDp"))
+    for i, name in enumerate(BEHAVIOURS):
+        sel = labels == name
+        if sel.any():
+            colour = "0.7" if name == "other" else f"C{i}"
+            ax1.scatter(*emb[sel].T, marker=markers[name], color=colour, s=25, label=name)
+    ax1.legend(fontsize=8)
+    ax1.set_title("behaviours")
+    sc = ax2.scatter(*emb.T, c=layers, cmap="coolwarm", s=25)
+    fig.colorbar(sc, ax=ax2, label="layer")
+    ax2.set_title("coloured by layer")
+    for ax in (ax1, ax2):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.savefig(path, dpi=120)

@@ -1,0 +1,148 @@
+"""Pictures of single attention maps: Fig. 5-style line drawings, heatmaps, and an HTML viewer.
+
+``maps`` is (K, T, T) for one sentence (FROM row i TO column j); ``words`` is either the T token
+labels or the n = T - 2 words (then wrapped in [CLS] ... [SEP]). Heads are flat indices or
+``"layer-head"`` strings (those need ``num_heads``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from probing.analysis._common import as_maps, head_index, head_name, with_specials
+
+
+def _title(k: int, num_heads: int | None) -> str:
+    return head_name(k, num_heads) if num_heads else f"head {k}"
+
+
+def draw_heads(
+    maps, words: Sequence[str], heads_to_draw: Sequence, path, *, num_heads: int | None = None
+) -> None:
+    """One panel per head: words in two columns, a line from left i to right j, alpha = A[i, j]."""
+    a = as_maps(maps)
+    t = a.shape[-1]
+    tokens = with_specials(words, t)
+    ks = [head_index(h, num_heads) for h in heads_to_draw]
+    fig = Figure(figsize=(2.4 * len(ks), 0.6 + 0.22 * t), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(ks)))
+    y = -np.arange(t, dtype=float)
+    ii, jj = np.meshgrid(np.arange(t), np.arange(t), indexing="ij")
+    segments = np.stack([np.zeros(t * t), y[ii.ravel()], np.ones(t * t), y[jj.ravel()]], 1)
+    for ax, k in zip(axes, ks):
+        colours = np.zeros((t * t, 4))
+        colours[:, 2] = 0.7  # one blue, so the alpha channel alone carries the weight
+        colours[:, 3] = np.clip(a[k].ravel(), 0, 1)
+        ax.add_collection(LineCollection(segments.reshape(-1, 2, 2), colors=colours, lw=2))
+        for yi, tok in zip(y, tokens):
+            ax.text(-0.05, yi, tok, ha="right", va="center", fontsize=8)
+            ax.text(1.05, yi, tok, ha="left", va="center", fontsize=8)
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_ylim(-t + 0.5, 0.5)
+        ax.set_title(_title(k, num_heads), fontsize=9)
+        ax.axis("off")
+    fig.savefig(path, dpi=120)
+
+
+def draw_heatmap(maps, words: Sequence[str], head, path, *, num_heads: int | None = None) -> None:
+    """One head's (T, T) map as a heatmap: rows attend FROM, columns TO."""
+    a = as_maps(maps)
+    t = a.shape[-1]
+    tokens = with_specials(words, t)
+    k = head_index(head, num_heads)
+    fig = Figure(figsize=(1.5 + 0.25 * t, 1.2 + 0.25 * t), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(a[k], cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(t), tokens, rotation=90, fontsize=7)
+    ax.set_yticks(range(t), tokens, fontsize=7)
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    ax.set_title(_title(k, num_heads))
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.savefig(path, dpi=120)
+
+
+_SCRIPT = """
+(function () {
+  var data = JSON.parse(document.getElementById("attention-data").textContent);
+  var layer = document.getElementById("layer");
+  var head = document.getElementById("head");
+  var lines = document.getElementById("view").querySelectorAll("line");
+  function draw() {
+    var l = Number(layer.value), h = Number(head.value);
+    var attn = data.attn[(l - 1) * data.num_heads + (h - 1)];
+    for (var n = 0; n < lines.length; n++) {
+      var i = Number(lines[n].getAttribute("data-i"));
+      var j = Number(lines[n].getAttribute("data-j"));
+      lines[n].setAttribute("stroke-opacity", String(attn[i][j]));
+    }
+    document.body.dataset.rendered = l + "-" + h;
+  }
+  layer.addEventListener("change", draw);
+  head.addEventListener("change", draw);
+  draw();
+})();
+"""
+
+
+def _options(count: int) -> str:
+    return "".join(f'<option value="{v}">{v}</option>' for v in range(1, count + 1))
+
+
+def write_attention_html(
+    maps, tokens: Sequence[str], num_layers: int, num_heads: int, path
+) -> None:
+    """One self-contained HTML page (inline JSON and JS, nothing fetched) to browse all heads.
+
+    ``<select id="layer">`` and ``<select id="head">`` pick the head (1-based); ``<svg
+    id="view">`` holds one ``<line data-i data-j>`` per token pair, whose ``stroke-opacity`` is
+    set to the attention (rounded to 3 decimals); after each draw ``body.dataset.rendered`` is
+    ``"L-H"``. Page size grows as K * T^2.
+    """
+    a = np.round(as_maps(maps), 3)
+    k, t, _ = a.shape
+    if k != num_layers * num_heads:
+        raise ValueError(f"maps hold {k} heads, expected {num_layers}x{num_heads}")
+    tokens = with_specials(tokens, t)
+    data = {"tokens": tokens, "num_layers": num_layers, "num_heads": num_heads,
+            "attn": a.tolist()}
+    # "<" escaped so no token can close the <script> element early
+    blob = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    x_left, x_right, dy, top = 150, 450, 18, 20
+    parts = []
+    for i, tok in enumerate(tokens):
+        y = top + i * dy
+        label = html.escape(tok)
+        parts.append(f'<text x="{x_left - 6}" y="{y + 4}" text-anchor="end">{label}</text>')
+        parts.append(f'<text x="{x_right + 6}" y="{y + 4}">{label}</text>')
+    for i in range(t):
+        for j in range(t):
+            parts.append(
+                f'<line data-i="{i}" data-j="{j}" x1="{x_left}" y1="{top + i * dy}" '
+                f'x2="{x_right}" y2="{top + j * dy}" stroke-opacity="{a[0, i, j]}"/>'
+            )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Attention viewer</title>
+<style>
+body {{ font-family: sans-serif; }}
+line {{ stroke: #1f5fbf; stroke-width: 2; }}
+text {{ font-size: 12px; }}
+</style></head>
+<body>
+<label>Layer <select id="layer">{_options(num_layers)}</select></label>
+<label>Head <select id="head">{_options(num_heads)}</select></label>
+<div><svg id="view" width="{x_right + 160}" height="{top + t * dy}">
+{chr(10).join(parts)}
+</svg></div>
+<script id="attention-data" type="application/json">{blob}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)

@@ -1,0 +1,184 @@
+"""On-disk attention cache: one flat float16 memmap plus an offsets index per key.
+
+Why this format: word-level maps differ in size per sentence, so a flat array with an
+``(offset, T)`` index stores exactly 2 bytes per weight with no padding, opens with
+``np.memmap`` in no time and needs no library beyond numpy (HDF5 would add a dependency and
+its own locking; safetensors wants every tensor named and written in one go, which rules out
+resuming). Rows are appended sentence by sentence, so a killed extraction resumes from the
+last flushed batch. A cache is readable only once ``meta.json`` says ``complete``, and the data
+file's size and checksum are recorded then.
+
+Layout of ``<dir>/``::
+
+    meta.json       key, num_layers, num_heads, status, skipped, checksum
+    attention.f16   all maps, (K, T, T) per sentence, back to back
+    index.npy       (N, 2) int64: element offset and T per source sentence; -1 if not stored
+    progress.json   while incomplete: how many bytes of attention.f16 are valid
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DATA, INDEX, META, PROGRESS = "attention.f16", "index.npy", "meta.json", "progress.json"
+
+
+class CacheError(RuntimeError):
+    """A cache that is incomplete, truncated or altered; it is never read as data."""
+
+
+def cache_key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CacheWriter:
+    """Appends sentences' maps; resumes a partial cache written under the same key."""
+
+    def __init__(self, directory: str | Path, key: dict, num_sentences: int, num_layers: int, num_heads: int):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.key, self.num_layers, self.num_heads = key, num_layers, num_heads
+        self.num_maps = num_layers * num_heads
+        meta_path, progress_path = self.dir / META, self.dir / PROGRESS
+        resumable = False
+        if meta_path.is_file() and progress_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            resumable = meta.get("key") == key and meta.get("num_sentences") == num_sentences
+        if resumable:
+            progress = json.loads(progress_path.read_text())
+            self.index = np.load(self.dir / INDEX)
+            self.bytes = progress["bytes"]
+            # anything after the last recorded flush is a torn write: cut it off
+            with open(self.dir / DATA, "r+b") as f:
+                f.truncate(self.bytes)
+            log.info("resuming cache %s: %d sentences already stored", self.dir, self.num_done)
+        else:
+            self.index = np.full((num_sentences, 2), -1, dtype=np.int64)
+            self.bytes = 0
+            open(self.dir / DATA, "wb").close()
+            self._meta("partial", skipped={})
+            self.flush()
+        self._data = open(self.dir / DATA, "ab")
+
+    @property
+    def num_done(self) -> int:
+        return int((self.index[:, 1] >= 0).sum())
+
+    def done(self, i: int) -> bool:
+        return bool(self.index[i, 1] >= 0)
+
+    def _meta(self, status: str, **extra) -> None:
+        _write_json(
+            self.dir / META,
+            {
+                "format_version": FORMAT_VERSION,
+                "key": self.key,
+                "status": status,
+                "num_sentences": len(self.index),
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                **extra,
+            },
+        )
+
+    def add(self, i: int, maps: np.ndarray) -> None:
+        """Store sentence ``i``'s (K, T, T) maps as float16."""
+        K, T, T2 = maps.shape
+        if K != self.num_maps or T != T2:
+            raise ValueError(f"sentence {i}: maps of shape {maps.shape}, expected ({self.num_maps}, T, T)")
+        self._data.write(np.ascontiguousarray(maps, dtype=np.float16).tobytes())
+        self.index[i] = (self.bytes // 2, T)
+        self.bytes += maps.size * 2
+
+    def flush(self) -> None:
+        """Make everything added so far durable, index before progress, so resume never overruns."""
+        if hasattr(self, "_data"):
+            self._data.flush()
+            os.fsync(self._data.fileno())
+        np.save(self.dir / INDEX, self.index)
+        _write_json(self.dir / PROGRESS, {"bytes": self.bytes})
+
+    def finish(self, skipped: dict[int, str]) -> "AttentionCache":
+        """Mark complete; ``skipped`` maps source sentence index to the reason it has no maps."""
+        self.flush()
+        self._data.close()
+        missing = [i for i in range(len(self.index)) if self.index[i, 1] < 0 and i not in skipped]
+        if missing:
+            raise CacheError(f"{self.dir}: sentences {missing[:5]} were neither stored nor skipped")
+        self._meta(
+            "complete",
+            skipped={str(k): v for k, v in skipped.items()},
+            data_bytes=self.bytes,
+            checksum=_file_digest(self.dir / DATA),
+        )
+        (self.dir / PROGRESS).unlink()
+        return AttentionCache(self.dir)
+
+
+class AttentionCache:
+    """Read-only view of a complete cache. ``maps(i)`` is sentence ``i``'s (K, T, T) float16 memmap."""
+
+    def __init__(self, directory: str | Path, verify: bool = False):
+        self.dir = Path(directory)
+        meta_path = self.dir / META
+        if not meta_path.is_file():
+            raise CacheError(f"{self.dir}: no {META}; not an attention cache")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("status") != "complete":
+            raise CacheError(f"{self.dir}: cache is incomplete (an extraction was interrupted)")
+        size = (self.dir / DATA).stat().st_size if (self.dir / DATA).is_file() else -1
+        if size != self.meta["data_bytes"]:
+            raise CacheError(
+                f"{self.dir / DATA}: {size} bytes on disk, {self.meta['data_bytes']} recorded; truncated or altered"
+            )
+        if verify and _file_digest(self.dir / DATA) != self.meta["checksum"]:
+            raise CacheError(f"{self.dir / DATA}: checksum mismatch; the file was altered")
+        self.index = np.load(self.dir / INDEX)
+        self.num_layers, self.num_heads = self.meta["num_layers"], self.meta["num_heads"]
+        self.num_maps = self.num_layers * self.num_heads
+        self.skipped = {int(k): v for k, v in self.meta["skipped"].items()}
+        self.kept = np.flatnonzero(self.index[:, 1] >= 0)
+        # an empty memmap is not allowed, and a cache of only skipped sentences is legal
+        self._flat = np.memmap(self.dir / DATA, dtype=np.float16, mode="r") if size else np.zeros(0, np.float16)
+
+    @property
+    def key(self) -> dict:
+        return self.meta["key"]
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def maps(self, i: int) -> np.ndarray:
+        """(K, T, T) float16, T = n + 2: token 0 = start special, 1..n words, n+1 = end special."""
+        offset, T = self.index[i]
+        if T < 0:
+            raise KeyError(f"sentence {i} is not in the cache ({self.skipped.get(i, 'not stored')})")
+        return self._flat[offset : offset + self.num_maps * T * T].reshape(self.num_maps, T, T)
+
+    def pairs(self, sentences):
+        """Yield ``(maps, sentence)`` for every stored sentence, in corpus order."""
+        for i in self.kept:
+            yield self.maps(i), sentences[i]

@@ -1,0 +1,223 @@
+"""Extract word-level attention for a corpus split into the cache, once.
+
+    python -m probing.attention.extract model=mpnet_base data=ud_ewt split=dev
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from probing.attention.cache import AttentionCache, CacheError, CacheWriter, cache_key_hash
+from probing.attention.encoders import EncoderSpec
+from probing.attention.wordlevel import MODES, merge_batch, merge_matrices, piece_to_token
+from probing.data.corpus import Corpus
+from probing.data.sentence import Sentence
+
+log = logging.getLogger(__name__)
+
+
+class ExtractionError(ValueError):
+    pass
+
+
+@dataclass
+class ExtractionSettings:
+    """``max_length`` counts pieces with the special tokens; ``None`` means the model's limit."""
+
+    mode: str = "mean"
+    max_length: int | None = None
+    on_overlong: str = "skip"
+    batch_size: int = 16
+    device: str = "auto"
+    flush_every: int = 20
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"extract.mode must be one of {MODES}, not {self.mode!r}")
+        if self.on_overlong not in ("skip", "error"):
+            raise ValueError(f"extract.on_overlong must be 'skip' or 'error', not {self.on_overlong!r}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_max_length(tokenizer, model) -> int:
+    limit = tokenizer.model_max_length
+    # tokenizers without a configured limit report a huge sentinel
+    return int(limit) if limit < 100_000 else int(model.config.max_position_embeddings)
+
+
+@dataclass
+class Tokenized:
+    input_ids: list[list[int]]
+    token_of_piece: list[list[int]]
+    unk_words: int
+
+
+def tokenize(tokenizer, sentences: list[Sentence]) -> Tokenized:
+    """Tokenise pre-split words; a word that yields no pieces (a lone control character, say)
+    becomes the unknown token so that every word keeps a row and a column."""
+    enc = tokenizer([s.words for s in sentences], is_split_into_words=True, add_special_tokens=True)
+    ids, tokens, unk = [], [], 0
+    for b, sent in enumerate(sentences):
+        word_ids = enc.word_ids(b)
+        input_ids = enc["input_ids"][b]
+        present = {w for w in word_ids if w is not None}
+        if len(present) < len(sent):
+            words = [w if i in present else tokenizer.unk_token for i, w in enumerate(sent.words)]
+            unk += len(sent) - len(present)
+            one = tokenizer(words, is_split_into_words=True, add_special_tokens=True)
+            word_ids, input_ids = one.word_ids(), one["input_ids"]
+        ids.append(input_ids)
+        tokens.append(piece_to_token(word_ids, len(sent)))
+    return Tokenized(ids, tokens, unk)
+
+
+def length_sorted_batches(lengths: dict[int, int], batch_size: int) -> list[list[int]]:
+    """Group sentence indices of similar piece length so that batches carry little padding."""
+    order = sorted(lengths, key=lambda i: (lengths[i], i))
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def pad_batch(input_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    P = max(map(len, input_ids))
+    ids = torch.full((len(input_ids), P), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(input_ids), P), dtype=torch.long)
+    for b, row in enumerate(input_ids):
+        ids[b, : len(row)] = torch.tensor(row)
+        mask[b, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def forward_attention(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, P) ids -> (B, L*H, P, P) piece attention, layer-major."""
+    out = model(input_ids=ids, attention_mask=mask, output_attentions=True)
+    attn = torch.stack(out.attentions, dim=1)
+    B, L, H, P, _ = attn.shape
+    return attn.reshape(B, L * H, P, P)
+
+
+def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, todo: dict[int, int],
+                 settings: ExtractionSettings, device) -> None:
+    """Run the model over sentences ``todo`` (index -> piece count) and append their maps."""
+    batches = length_sorted_batches(todo, settings.batch_size)
+    with torch.inference_mode():
+        for step, batch in enumerate(tqdm(batches, desc="extract", unit="batch", mininterval=2)):
+            ids, mask = pad_batch([tok.input_ids[i] for i in batch], tokenizer.pad_token_id, device)
+            attn = forward_attention(model, ids, mask).float()
+            token_of_piece = [tok.token_of_piece[i] for i in batch]
+            T = max(max(t) for t in token_of_piece) + 1
+            F, S = merge_matrices(token_of_piece, ids.shape[1], T, settings.mode)
+            words = merge_batch(attn, F.to(device), S.to(device)).half().cpu().numpy()
+            for b, i in enumerate(batch):
+                t = token_of_piece[b][-1] + 1
+                writer.add(i, words[b, :, :t, :t])
+            if (step + 1) % settings.flush_every == 0:
+                writer.flush()
+
+
+def cache_key(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings) -> dict:
+    return {
+        "model": encoder.identity(),
+        "data": {"name": corpus.name, "split": split, "file": corpus.path(split).name,
+                 "sha256": corpus.fingerprint(split)},
+        "mode": settings.mode,
+        "max_length": settings.max_length or "model",
+    }
+
+
+def cache_dir_for(cache_root: str | Path, encoder: EncoderSpec, corpus: Corpus, split: str, key: dict) -> Path:
+    tag = "-random" if encoder.random_init else ""
+    name = f"{corpus.name}-{split}-{key['mode']}-{key['max_length']}-{cache_key_hash(key)}"
+    return Path(cache_root).expanduser() / f"{encoder.name}{tag}" / name
+
+
+def build_cache(directory: Path, key: dict, encoder: EncoderSpec, sentences: list[Sentence],
+                settings: ExtractionSettings, source: str) -> AttentionCache:
+    device = resolve_device(settings.device)
+    tokenizer, model = encoder.load(device)
+    limit = settings.max_length or model_max_length(tokenizer, model)
+    tok = tokenize(tokenizer, sentences)
+    if tok.unk_words:
+        log.warning("%s: %d words gave no word pieces and were fed as %s", source, tok.unk_words, tokenizer.unk_token)
+    skipped = {}
+    for i, ids in enumerate(tok.input_ids):
+        if len(ids) > limit:
+            if settings.on_overlong == "error":
+                raise ExtractionError(
+                    f"{source}: sentence {sentences[i].sent_id} has {len(ids)} word pieces, over the "
+                    f"limit of {limit}; set extract.on_overlong=skip to leave such sentences out"
+                )
+            skipped[i] = f"longer than {limit} pieces ({len(ids)})"
+    cfg = model.config
+    num_layers, num_heads = cfg.num_hidden_layers, cfg.num_attention_heads
+    writer = CacheWriter(directory, key, len(sentences), num_layers, num_heads)
+    todo = {i: len(ids) for i, ids in enumerate(tok.input_ids) if i not in skipped and not writer.done(i)}
+    log.info("extracting %d sentences of %s with %s on %s into %s", len(todo), source, encoder.name, device, directory)
+    extract_into(writer, tokenizer, model, tok, todo, settings, device)
+    if skipped:
+        log.warning("%s: skipped %d of %d sentences longer than %d pieces", source, len(skipped), len(sentences), limit)
+    return writer.finish(skipped)
+
+
+def get_attention(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings,
+                  cache_root: str | Path) -> tuple[AttentionCache, list[Sentence]]:
+    """The split's sentences and their cached maps, extracting first if the cache lacks them."""
+    sentences, _ = corpus.read(split)
+    key = cache_key(encoder, corpus, split, settings)
+    directory = cache_dir_for(cache_root, encoder, corpus, split, key)
+    try:
+        cache = AttentionCache(directory)
+        log.info("attention cache hit: %s", directory)
+        return cache, sentences
+    except CacheError as e:
+        if (directory / "meta.json").is_file():
+            log.warning("%s; (re)building it", e)
+    cache = build_cache(directory, key, encoder, sentences, settings, str(corpus.path(split)))
+    return cache, sentences
+
+
+def summary(cache: AttentionCache, sentences: list[Sentence]) -> dict:
+    return {
+        "cache_dir": str(cache.dir),
+        "sentences": len(sentences),
+        "stored": len(cache),
+        "skipped": len(cache.skipped),
+        "skip_reasons": sorted(set(cache.skipped.values()))[:10],
+        "num_layers": cache.num_layers,
+        "num_heads": cache.num_heads,
+        "bytes": cache.meta["data_bytes"],
+        "weights": int(cache.meta["data_bytes"] // 2),
+    }
+
+
+def run(cfg) -> dict:
+    from hydra.utils import instantiate
+
+    encoder, corpus = instantiate(cfg.model), instantiate(cfg.data)
+    settings = instantiate(cfg.extract)
+    cache, sentences = get_attention(encoder, corpus, cfg.split, settings, cfg.paths.attention_cache)
+    result = summary(cache, sentences)
+    log.info("extraction summary: %s", json.dumps(result))
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "extraction.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    import hydra
+
+    import probing  # noqa: F401  (registers the config resolvers)
+
+    hydra.main(version_base="1.3", config_path="../../conf", config_name="extract")(run)()

@@ -1,0 +1,43 @@
+"""The one in-memory sentence type that every reader yields and every stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Sentence:
+    """One sentence of syntactic words.
+
+    ``heads`` is ``(n,)`` int, 1-based as in CoNLL-U (0 = ROOT); ``None`` for unparsed text.
+    ``rels`` are full UD labels (``nsubj:pass``); ``base_rels`` drops the subtype.
+    ``misc`` keeps each word's parsed MISC column (GUM's ``Entity=`` lives there).
+    ``tags`` holds per-word sequence labels (SemEval aspects/opinions) when a reader has them.
+    """
+
+    words: list[str]
+    sent_id: str
+    heads: np.ndarray | None = None
+    rels: list[str] | None = None
+    upos: list[str] | None = None
+    doc_id: str | None = None
+    misc: list[dict | None] | None = None
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def base_rels(self) -> list[str] | None:
+        return None if self.rels is None else [r.split(":")[0] for r in self.rels]
+
+    @property
+    def is_punct(self) -> np.ndarray:
+        """(n,) bool: UD ``punct`` relation, falling back to UPOS PUNCT for unparsed text."""
+        if self.rels is not None:
+            return np.array([r == "punct" for r in self.rels], dtype=bool)
+        if self.upos is not None:
+            return np.array([u == "PUNCT" for u in self.upos], dtype=bool)
+        return np.array([not any(c.isalnum() for c in w) for w in self.words], dtype=bool)
