@@ -19,7 +19,8 @@ from omegaconf import open_dict
 
 import probing  # noqa: F401  (registers the config resolvers)
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
 TINY = ["model=tiny_random", "data=tiny"]
 
 

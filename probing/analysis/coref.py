@@ -209,7 +209,10 @@ class CorefAccumulator:
     def result(self) -> CorefResult:
         n = np.maximum(self.n, 1)
         res = CorefResult(
-            self.n.astype(int), self.heads / n[:, None], self.nearest / n, self.same_head / n,
+            self.n.astype(int),
+            self.heads / n[:, None],
+            self.nearest / n,
+            self.same_head / n,
             self.num_heads,
         )
         best = int(np.argmax(res.head_accuracy[0]))
@@ -222,12 +225,15 @@ class CorefAccumulator:
             res.table.append(
                 {"model": model, **{TYPE_COLUMNS[t]: float(a) for t, a in zip(TYPES, acc)}}
             )
-        res.table.append({"model": "count", **{TYPE_COLUMNS[t]: int(c) for t, c in
-                                               zip(TYPES, res.counts)}})
+        res.table.append(
+            {"model": "count", **{TYPE_COLUMNS[t]: int(c) for t, c in zip(TYPES, res.counts)}}
+        )
         return res
 
 
-def coref_accuracies(chunk_pairs: Iterable, num_heads_total: int, *, num_heads: int) -> CorefResult:
+def coref_accuracies(
+    chunk_pairs: Iterable, num_heads_total: int, *, num_heads: int
+) -> CorefResult:
     """Table 2 over ``(maps (K, T, T), list_of_sentences_in_chunk)`` pairs (module rules).
 
     ``result.table`` rows: nearest mention, nearest with same head word, the best head (by All),

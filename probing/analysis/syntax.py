@@ -126,7 +126,9 @@ class RelationAccumulator:
         clitic = np.zeros(n, dtype=bool)
         if self.poss_clitic:
             nxt = [sentence.words[i + 1].lower() if i + 1 < n else "" for i in range(n)]
-            clitic = np.array([r in POSS_LABELS for r in sentence.rels]) & np.isin(nxt, list(CLITICS))
+            clitic = np.array([r in POSS_LABELS for r in sentence.rels]) & np.isin(
+                nxt, list(CLITICS)
+            )
             src[clitic] += 1
 
         dep_head = (pred[:, src] == gold) & has_head
@@ -158,9 +160,11 @@ class RelationAccumulator:
         keep = [r for r in relations if r != ALL and self.n.get(r, 0) >= max(min_count, 1)]
         keep.sort(key=lambda r: -self.n[r])
         rels = ([ALL] if self.n.get(ALL, 0) else []) + keep
+        if not rels:
+            raise ValueError("no parsed sentences were accumulated")
         counts = np.array([self.n[r] for r in rels])
-        acc = np.stack([self.heads[r] / self.n[r] for r in rels]) if rels else np.zeros((0, 2, self.k))
-        base = np.stack([self.base[r] / self.n[r] for r in rels]) if rels else np.zeros((0, 0))
+        acc = np.stack([self.heads[r] for r in rels]) / counts[:, None, None]  # (R, 2, K)
+        base = np.stack([self.base[r] for r in rels]) / counts[:, None]  # (R, O)
         res = SyntaxResult(rels, counts, acc, base, self.offsets.tolist(), self.num_heads)
         for i, rel in enumerate(rels):
             d, k = np.unravel_index(np.argmax(acc[i]), acc[i].shape)
@@ -198,8 +202,9 @@ def relation_accuracies(
     per row (relation, count, head, direction, accuracy, baseline_offset, baseline_accuracy);
     ``result.accuracy`` is (R, 2, K) and ``result.matrix`` (R, K).
     """
-    acc = RelationAccumulator(num_heads_total, num_heads, label_map, offsets, head_dep_rule,
-                              poss_clitic)
+    acc = RelationAccumulator(
+        num_heads_total, num_heads, label_map, offsets, head_dep_rule, poss_clitic
+    )
     for maps, sentence in pairs:
         acc.update(maps, sentence)
     return acc.result(relations, min_count)

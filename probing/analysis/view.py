@@ -110,8 +110,7 @@ def write_attention_html(
     if k != num_layers * num_heads:
         raise ValueError(f"maps hold {k} heads, expected {num_layers}x{num_heads}")
     tokens = with_specials(tokens, t)
-    data = {"tokens": tokens, "num_layers": num_layers, "num_heads": num_heads,
-            "attn": a.tolist()}
+    data = {"tokens": tokens, "num_layers": num_layers, "num_heads": num_heads, "attn": a.tolist()}
     # "<" escaped so no token can close the <script> element early
     blob = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     x_left, x_right, dy, top = 150, 450, 18, 20

@@ -34,7 +34,8 @@ class ExtractionSettings:
     mode: str = "mean"
     max_length: int | None = None
     on_overlong: str = "skip"
-    batch_size: int = 16
+    batch_size: int = 64
+    max_tokens: int | None = 4096
     device: str = "auto"
     flush_every: int = 20
 
@@ -83,10 +84,22 @@ def tokenize(tokenizer, sentences: list[Sentence]) -> Tokenized:
     return Tokenized(ids, tokens, unk)
 
 
-def length_sorted_batches(lengths: dict[int, int], batch_size: int) -> list[list[int]]:
-    """Group sentence indices of similar piece length so that batches carry little padding."""
+def length_sorted_batches(lengths: dict[int, int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Group sentence indices of similar piece length so that batches carry little padding.
+
+    A batch holds at most ``batch_size`` sentences and, with ``max_tokens``, at most that many
+    padded pieces, so short sentences share big batches and long ones bound the memory of the
+    (B, L*H, P, P) attention stack.
+    """
     order = sorted(lengths, key=lambda i: (lengths[i], i))
-    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    batches, batch = [], []
+    for i in order:
+        # sorted ascending, so the newcomer sets the padded length
+        if batch and (len(batch) == batch_size or (max_tokens and (len(batch) + 1) * lengths[i] > max_tokens)):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    return batches + [batch] if batch else batches
 
 
 def pad_batch(input_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +123,7 @@ def forward_attention(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Ten
 def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, todo: dict[int, int],
                  settings: ExtractionSettings, device) -> None:
     """Run the model over sentences ``todo`` (index -> piece count) and append their maps."""
-    batches = length_sorted_batches(todo, settings.batch_size)
+    batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
     with torch.inference_mode():
         for step, batch in enumerate(tqdm(batches, desc="extract", unit="batch", mininterval=2)):
             ids, mask = pad_batch([tok.input_ids[i] for i in batch], tokenizer.pad_token_id, device)

@@ -65,7 +65,7 @@ class RightBranching(ProbeNet):
         mask, lengths = batch["word_mask"], batch["lengths"]
         B, N = mask.shape
         d = torch.arange(N, device=mask.device)[None, :]
-        # word d+1 -> candidate d+2; the last word and padding -> ROOT, which keeps indices in range
+        # word d+1 -> candidate d+2; the last word and padding -> ROOT (keeps indices in range)
         target = torch.where(d + 1 >= lengths.to(mask.device)[:, None], 0, d + 2)
         scores = torch.full(
             (B, N, N + 1), self.WRONG, dtype=batch["dep_vectors"].dtype, device=mask.device

@@ -13,17 +13,31 @@ from probing.data.sentence import Sentence
 
 def sent(words, heads, upos, entity, doc="d1", sid="s"):
     misc = [{"Entity": e} if e else None for e in entity]
-    return Sentence(words=words, sent_id=sid, heads=np.array(heads), upos=upos, doc_id=doc,
-                    misc=misc, rels=["dep"] * len(words))
+    return Sentence(
+        words=words,
+        sent_id=sid,
+        heads=np.array(heads),
+        upos=upos,
+        doc_id=doc,
+        misc=misc,
+        rels=["dep"] * len(words),
+    )
 
 
 # "Mary saw the dog . She smiled ." -- She (PRON) corefers with Mary (entity 1)
 MARY = [
-    sent(["Mary", "saw", "the", "dog", "."], [2, 0, 4, 2, 2],
-         ["PROPN", "VERB", "DET", "NOUN", "PUNCT"],
-         ["(1-person-new-sssss-cf1-1-coref)", None, "(2-animal-new-nnnnn-cf2-2-sgl", "2)", None]),
-    sent(["She", "smiled", "."], [2, 0, 2], ["PRON", "VERB", "PUNCT"],
-         ["(1-person-giv:act-sssss-cf1-1-ana)", None, None]),
+    sent(
+        ["Mary", "saw", "the", "dog", "."],
+        [2, 0, 4, 2, 2],
+        ["PROPN", "VERB", "DET", "NOUN", "PUNCT"],
+        ["(1-person-new-sssss-cf1-1-coref)", None, "(2-animal-new-nnnnn-cf2-2-sgl", "2)", None],
+    ),
+    sent(
+        ["She", "smiled", "."],
+        [2, 0, 2],
+        ["PRON", "VERB", "PUNCT"],
+        ["(1-person-giv:act-sssss-cf1-1-ana)", None, None],
+    ),
 ]
 
 
@@ -39,11 +53,15 @@ def chunk_maps(n, rows_per_head):
 
 
 def test_parse_entity_field_gum_examples():
-    assert parse_entity_field("(7-abstract-new-nnnss-cf6-2-coref(3-abstract-giv:act-sssss-cf1-1"
-                              "-coref)") == [("open", "7"), ("single", "3")]
+    assert parse_entity_field(
+        "(7-abstract-new-nnnss-cf6-2-coref(3-abstract-giv:act-sssss-cf1-1-coref)"
+    ) == [("open", "7"), ("single", "3")]
     assert parse_entity_field("7)6)5)4)") == [("close", e) for e in "7654"]
     assert parse_entity_field("(175-time-giv:inact-nnnnn-cf5-1-coref)189)188)") == [
-        ("single", "175"), ("close", "189"), ("close", "188")]
+        ("single", "175"),
+        ("close", "189"),
+        ("close", "188"),
+    ]
     with pytest.raises(ValueError):
         parse_entity_field("12")
 
@@ -51,7 +69,10 @@ def test_parse_entity_field_gum_examples():
 def test_mentions_and_head_words():
     ms = parse_mentions(MARY)
     assert [(m.entity, m.start, m.end, m.head) for m in ms] == [
-        ("1", 0, 0, 0), ("2", 2, 3, 3), ("1", 5, 5, 5)]  # "the dog": head is dog (-> saw)
+        ("1", 0, 0, 0),
+        ("2", 2, 3, 3),
+        ("1", 5, 5, 5),
+    ]  # "the dog": head is dog (-> saw)
     heads = np.array([1, -1, 1, 1])  # words 0, 2, 3 hang on word 1; word 1 is ROOT
     assert mention_head(0, 2, heads) == 1  # first word whose head leaves the span
     assert mention_head(2, 3, heads) == 2
@@ -73,12 +94,18 @@ def test_pronoun_attending_to_antecedent():
 def test_baselines_on_hand_checked_document():
     # John met the dog . The dog liked John .
     doc = [
-        sent(["John", "met", "the", "dog", "."], [2, 0, 4, 2, 2],
-             ["PROPN", "VERB", "DET", "NOUN", "PUNCT"],
-             ["(1-person-x)", None, "(2-animal-x", "2)", None]),
-        sent(["The", "dog", "liked", "John", "."], [2, 3, 0, 3, 3],
-             ["DET", "NOUN", "VERB", "PROPN", "PUNCT"],
-             ["(2-animal-x", "2)", None, "(1-person-x)", None]),
+        sent(
+            ["John", "met", "the", "dog", "."],
+            [2, 0, 4, 2, 2],
+            ["PROPN", "VERB", "DET", "NOUN", "PUNCT"],
+            ["(1-person-x)", None, "(2-animal-x", "2)", None],
+        ),
+        sent(
+            ["The", "dog", "liked", "John", "."],
+            [2, 3, 0, 3, 3],
+            ["DET", "NOUN", "VERB", "PROPN", "PUNCT"],
+            ["(2-animal-x", "2)", None, "(1-person-x)", None],
+        ),
     ]
     res = coref_accuracies([(chunk_maps(10, [{}]), doc)], 1, num_heads=1)
     # scored: "The dog" (nominal; nearest = the dog, same head = the dog) and John (proper;

@@ -89,7 +89,11 @@ def test_behaviour_labels_thresholds_and_precedence():
 
 def test_plot_mds_png(tmp_path):
     emb = np.random.default_rng(0).normal(size=(6, 2))
-    plot_mds(emb, ["other", "next", "prev", "broad", "cls", "sep"], [1, 1, 1, 2, 2, 2],
-             tmp_path / "mds.png")
+    plot_mds(
+        emb,
+        ["other", "next", "prev", "broad", "cls", "sep"],
+        [1, 1, 1, 2, 2, 2],
+        tmp_path / "mds.png",
+    )
     data = (tmp_path / "mds.png").read_bytes()
     assert data[:4] == b"\x89PNG" and len(data) > 5000

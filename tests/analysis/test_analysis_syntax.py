@@ -80,8 +80,7 @@ def test_min_count_and_label_map():
     res = relation_accuracies([(dog_maps(), DOG)] * 2, 4, min_count=3, num_heads=2)
     assert res.relations == ["All", "det"]  # det: 4 instances, nsubj and obj: 2 each
     assert res.counts.tolist() == [10, 4]
-    sd = relation_accuracies([(dog_maps(), DOG)], 4, min_count=1, label_map=UD_TO_SD,
-                             num_heads=2)
+    sd = relation_accuracies([(dog_maps(), DOG)], 4, min_count=1, label_map=UD_TO_SD, num_heads=2)
     assert "dobj" in sd.relations and "obj" not in sd.relations
     assert relation_name("nmod:poss", UD_TO_SD) == "poss"
     assert relation_name("aux:pass", UD_TO_SD) == "auxpass"
@@ -111,8 +110,9 @@ def test_possessive_scored_from_clitic():
 
 def test_skips_unparsed_and_checks_shapes():
     unparsed = Sentence(words=["a", "b"], sent_id="u")
-    res = relation_accuracies([(np.full((4, 4, 4), 0.25), unparsed), (dog_maps(), DOG)], 4,
-                              min_count=1, num_heads=2)
+    res = relation_accuracies(
+        [(np.full((4, 4, 4), 0.25), unparsed), (dog_maps(), DOG)], 4, min_count=1, num_heads=2
+    )
     assert res.counts[0] == 5
     with pytest.raises(ValueError):
         relation_accuracies([(dog_maps()[:, :6, :6], DOG)], 4, num_heads=2)
@@ -130,3 +130,8 @@ def test_heatmap_png(tmp_path):
     plot_relation_heatmap(res, tmp_path / "heat.png")
     data = (tmp_path / "heat.png").read_bytes()
     assert data[:4] == b"\x89PNG" and len(data) > 3000
+
+
+def test_empty_stream_raises():
+    with pytest.raises(ValueError):
+        relation_accuracies([], 4, num_heads=2)

@@ -40,8 +40,9 @@ def read_page(tmp_path, a):
 
 
 def page_data(page):
-    m = re.search(r'<script id="attention-data" type="application/json">(.*?)</script>', page,
-                  re.S)
+    m = re.search(
+        r'<script id="attention-data" type="application/json">(.*?)</script>', page, re.S
+    )
     return json.loads(m.group(1))
 
 
@@ -66,7 +67,7 @@ def test_html_is_self_contained_and_holds_the_data(tmp_path):
 NODE_HARNESS = """
 const fs = require("fs");
 const page = fs.readFileSync(process.argv[2], "utf8");
-const blob = page.match(/<script id="attention-data" type="application\\/json">([\\s\\S]*?)<\\/script>/)[1];
+const blob = page.split('type="application/json">')[1].split("</script>")[0];
 const script = page.match(/<script>([\\s\\S]*?)<\\/script>/)[1];
 const lines = [...page.matchAll(/<line data-i="(\\d+)" data-j="(\\d+)"/g)].map(m => {
   const attrs = {"data-i": m[1], "data-j": m[2]};
@@ -98,8 +99,13 @@ def test_html_script_redraws_on_selection(tmp_path):
     read_page(tmp_path, a)
     harness = tmp_path / "harness.js"
     harness.write_text(NODE_HARNESS)
-    proc = subprocess.run(["node", str(harness), str(tmp_path / "view.html")],
-                          capture_output=True, text=True, timeout=30, check=True)
+    proc = subprocess.run(
+        ["node", str(harness), str(tmp_path / "view.html")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     snaps = json.loads(proc.stdout)
     assert [s["rendered"] for s in snaps] == ["1-1", "2-1", "2-2"]
     for snap, k in zip(snaps, (0, 2, 3)):  # layer-major: "2-1" is flat head 2

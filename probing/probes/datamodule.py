@@ -1,0 +1,132 @@
+"""Probe inputs: cached word-level maps, gold trees and frozen GloVe vectors, per split."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from probing.attention.cache import AttentionCache
+from probing.attention.encoders import EncoderSpec
+from probing.attention.extract import ExtractionSettings, get_attention
+from probing.data.corpus import Corpus
+from probing.data.glove import Glove
+from probing.data.sentence import Sentence
+from probing.probes.collate import collate_sentences
+
+log = logging.getLogger(__name__)
+
+
+class ProbeDataset(Dataset):
+    """One item per cached sentence, in the layout of :func:`collate_sentences`.
+
+    Maps stay memory-mapped float16 until an item is asked for, so memory does not grow with
+    the corpus.
+    """
+
+    def __init__(self, cache: AttentionCache, sentences: list[Sentence], relation_ids: dict[str, int],
+                 glove: Glove | None, label_level: str = "base"):
+        self.cache, self.sentences, self.glove = cache, sentences, glove
+        self.relation_ids, self.label_level = relation_ids, label_level
+        self.indices = cache.kept
+        missing = [sentences[i].sent_id for i in self.indices if sentences[i].heads is None]
+        if missing:
+            raise ValueError(f"probes need gold trees; {len(missing)} sentences have none (first: {missing[0]})")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        i = self.indices[j]
+        sent = self.sentences[i]
+        rels = relation_labels(sent, self.label_level)
+        vectors = self.glove.lookup(sent.words) if self.glove is not None else np.zeros((len(sent), 1), np.float32)
+        return {
+            "maps": torch.from_numpy(self.cache.maps(i).astype(np.float32)),
+            "heads": torch.from_numpy(sent.heads),
+            "rels": torch.tensor([self.relation_ids.get(r, -1) for r in rels], dtype=torch.long),
+            "punct": torch.from_numpy(sent.is_punct),
+            "vectors": torch.from_numpy(vectors),
+        }
+
+
+def relation_labels(sent: Sentence, level: str) -> list[str]:
+    # LAS in the CoNLL 2018 evaluation ignores subtypes; "full" keeps them (nsubj:pass)
+    return sent.base_rels if level == "base" else sent.rels
+
+
+class ProbeDataModule(pl.LightningDataModule):
+    """Extracts (or reads from the cache) attention for the train/val/test splits."""
+
+    def __init__(
+        self,
+        encoder: EncoderSpec,
+        corpus: Corpus,
+        extraction: ExtractionSettings,
+        cache_root: str,
+        glove: Glove | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        splits: dict[str, str] | None = None,
+        label_level: str = "base",
+    ):
+        super().__init__()
+        self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
+        self.cache_root, self.glove = cache_root, glove
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.splits = dict(splits or {"train": "train", "val": "dev", "test": "test"})
+        if label_level not in ("base", "full"):
+            raise ValueError(f"label_level must be 'base' or 'full', not {label_level!r}")
+        self.label_level = label_level
+        self.datasets: dict[str, ProbeDataset] = {}
+        self.relations: list[str] = []
+
+    def prepare_data(self) -> None:
+        for split in self.splits.values():
+            get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        loaded = {
+            role: get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
+            for role, split in self.splits.items()
+        }
+        train_cache, train_sents = loaded["train"]
+        counts = Counter(r for i in train_cache.kept for r in relation_labels(train_sents[i], self.label_level))
+        self.relations = [r for r, _ in counts.most_common()]
+        ids = {r: k for k, r in enumerate(self.relations)}
+        for role, (cache, sents) in loaded.items():
+            self.datasets[role] = ProbeDataset(cache, sents, ids, self.glove, self.label_level)
+            log.info("%s (%s): %d sentences, %d skipped", role, self.splits[role], len(cache), len(cache.skipped))
+        if self.glove is not None:
+            cov = self.glove.coverage(w for i in train_cache.kept for w in train_sents[i].words)
+            log.info("GloVe (%s) covers %.1f%% of training words", self.glove.source, 100 * cov)
+
+    @property
+    def num_maps(self) -> int:
+        return self.datasets["train"].cache.num_maps
+
+    @property
+    def vector_dim(self) -> int:
+        return self.glove.dim if self.glove is not None else 1
+
+    def _loader(self, role: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(
+            self.datasets[role], batch_size=batch_size, shuffle=shuffle, collate_fn=collate_sentences,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
