@@ -51,6 +51,8 @@ class EncoderSpec:
     random_init: bool = False
     seed: int = 0
     mlm_head: bool = False
+    # whether trained masked-LM head weights exist (sentence-embedding models ship none)
+    provides_mlm_head = False
 
     def source(self) -> str:
         """A local directory or a hub name for ``from_pretrained``."""
@@ -92,6 +94,7 @@ class HubEncoder(EncoderSpec):
 
     hub_name: str = "???"
     revision: str | None = None
+    provides_mlm_head = True
 
     def source(self) -> str:
         return self.hub_name
@@ -205,6 +208,7 @@ class TinyRandomBert(EncoderSpec):
     num_attention_heads: int = 4
     intermediate_size: int = 64
     max_position_embeddings: int = 512
+    provides_mlm_head = True  # random like the rest of it, which is all a test model needs
 
     def _config(self) -> BertConfig:
         return BertConfig(

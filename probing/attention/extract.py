@@ -139,19 +139,22 @@ def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, todo: di
                 writer.flush()
 
 
-def cache_key(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings) -> dict:
+def data_key(corpus: Corpus, split: str) -> dict:
+    return {"name": corpus.name, "split": split, "file": corpus.path(split).name, "sha256": corpus.fingerprint(split)}
+
+
+def cache_key(encoder: EncoderSpec, data: dict, settings: ExtractionSettings) -> dict:
     return {
         "model": encoder.identity(),
-        "data": {"name": corpus.name, "split": split, "file": corpus.path(split).name,
-                 "sha256": corpus.fingerprint(split)},
+        "data": data,
         "mode": settings.mode,
         "max_length": settings.max_length or "model",
     }
 
 
-def cache_dir_for(cache_root: str | Path, encoder: EncoderSpec, corpus: Corpus, split: str, key: dict) -> Path:
+def cache_dir_for(cache_root: str | Path, encoder: EncoderSpec, label: str, key: dict) -> Path:
     tag = "-random" if encoder.random_init else ""
-    name = f"{corpus.name}-{split}-{key['mode']}-{key['max_length']}-{cache_key_hash(key)}"
+    name = f"{label}-{key['mode']}-{key['max_length']}-{cache_key_hash(key)}"
     return Path(cache_root).expanduser() / f"{encoder.name}{tag}" / name
 
 
@@ -183,20 +186,28 @@ def build_cache(directory: Path, key: dict, encoder: EncoderSpec, sentences: lis
     return writer.finish(skipped)
 
 
+def attention_for(encoder: EncoderSpec, units: list[Sentence], data: dict, settings: ExtractionSettings,
+                  cache_root: str | Path, label: str, source: str) -> AttentionCache:
+    """Cached maps of ``units`` (sentences, or document chunks joined into one word list),
+    extracting first on a miss. ``data`` identifies the units in the cache key."""
+    key = cache_key(encoder, data, settings)
+    directory = cache_dir_for(cache_root, encoder, label, key)
+    try:
+        cache = AttentionCache(directory)
+        log.info("attention cache hit: %s", directory)
+        return cache
+    except CacheError as e:
+        if (directory / "meta.json").is_file():
+            log.warning("%s; (re)building it", e)
+    return build_cache(directory, key, encoder, units, settings, source)
+
+
 def get_attention(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings,
                   cache_root: str | Path) -> tuple[AttentionCache, list[Sentence]]:
     """The split's sentences and their cached maps, extracting first if the cache lacks them."""
     sentences, _ = corpus.read(split)
-    key = cache_key(encoder, corpus, split, settings)
-    directory = cache_dir_for(cache_root, encoder, corpus, split, key)
-    try:
-        cache = AttentionCache(directory)
-        log.info("attention cache hit: %s", directory)
-        return cache, sentences
-    except CacheError as e:
-        if (directory / "meta.json").is_file():
-            log.warning("%s; (re)building it", e)
-    cache = build_cache(directory, key, encoder, sentences, settings, str(corpus.path(split)))
+    cache = attention_for(encoder, sentences, data_key(corpus, split), settings, cache_root,
+                          f"{corpus.name}-{split}", str(corpus.path(split)))
     return cache, sentences
 
 
