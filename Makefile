@@ -6,7 +6,7 @@ export PROBING_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/d
 export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup train test bench lint
+.PHONY: setup browser train test bench lint
 
 setup:
 	bash scripts/setup.sh
@@ -14,11 +14,18 @@ setup:
 train: setup
 	$(PY) train.py probe=attn_plus_glove $(ARGS)
 
-test: setup
+# headless Chromium for the attention-view browser test (Debian's package; skipped if absent)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  echo "chromium not installed: the browser test will be skipped"
+
+test: setup browser
 	$(PY) -m pytest -q $(ARGS)
 
 bench: setup
 	$(PY) benchmarks/extraction.py $(ARGS)
+	$(PY) benchmarks/training.py
 
 lint:
 	$(PY) -m ruff check probing tests train.py analyze.py benchmarks

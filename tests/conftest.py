@@ -31,6 +31,7 @@ def compose_cfg(config_name: str, overrides: list[str], tmp_path: Path):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
+        del cfg.hydra  # as in a real run: the job's config has no hydra node
         cfg.paths.root_dir = str(tmp_path)
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.paths.cache_dir = str(tmp_path / "cache")

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from probing.attention.cache import AttentionCache
 from probing.attention.encoders import EncoderSpec
@@ -52,6 +52,35 @@ class ProbeDataset(Dataset):
             "punct": torch.from_numpy(sent.is_punct),
             "vectors": torch.from_numpy(vectors),
         }
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length sentences in a fresh random order each epoch.
+
+    The probe's inputs are (B, K, N, N+1) padded to the longest sentence, so a random batch of
+    EWT pays for its one 60-word sentence with every 15-word one; sorting within pools of
+    ``pool`` batches cuts that padding while keeping the order random.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, pool: int = 50):
+        self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
+        self.seed, self.pool, self.epoch = seed, pool, 0
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.batch_size * self.pool):
+            chunk = order[start : start + self.batch_size * self.pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
 
 
 def relation_labels(sent: Sentence, level: str) -> list[str]:
@@ -117,10 +146,11 @@ class ProbeDataModule(pl.LightningDataModule):
         return self.glove.dim if self.glove is not None else 1
 
     def _loader(self, role: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(
-            self.datasets[role], batch_size=batch_size, shuffle=shuffle, collate_fn=collate_sentences,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )
+        ds = self.datasets[role]
+        lengths = np.array([len(ds.sentences[i]) for i in ds.indices])
+        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=torch.initial_seed() % 2**32)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_sentences,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)
