@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def worker(model: str, probe: str, train_split: str, epochs: int, threads: int) -> dict:
+def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, workers: int) -> dict:
     import pytorch_lightning as pl
     import torch
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
     import probing  # noqa: F401
     from probing.training import train
@@ -47,9 +48,11 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int) 
     with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True, overrides=[
             f"model={model}", f"probe={probe}", "~logger", "callbacks=none", f"trainer.max_epochs={epochs}",
-            f"datamodule.splits.train={train_split}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
-            "trainer.enable_progress_bar=false", "trainer.enable_checkpointing=false"])
+            f"datamodule.splits.train={train_split}", f"datamodule.num_workers={workers}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
+            "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false"])
         HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra  # as in a real run
         import probing.training as tr
 
         real = tr.instantiate
@@ -63,7 +66,7 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int) 
         metrics = train(cfg)
     best = min(timer.seconds)
     return {"model": model, "probe": probe, "train_split": train_split, "threads": threads,
-            "sentences": timer.sentences, "epoch_seconds": best, "sent_per_s": timer.sentences / best,
+            "workers": workers, "sentences": timer.sentences, "epoch_seconds": best, "sent_per_s": timer.sentences / best,
             "val_uas": metrics.get("val/uas"), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "device": "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"}
 
@@ -74,26 +77,27 @@ def main() -> None:
     parser.add_argument("--probe", default="attn_plus_glove")
     parser.add_argument("--splits", nargs="+", default=["dev", "train"])
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads; 1 beats 2 for these small ops")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores, as train.py)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "training.md")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "SPLIT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.probe, args.worker[1], args.epochs, args.threads)))
+        print(json.dumps(worker(args.worker[0], args.probe, args.worker[1], args.epochs, args.threads, args.workers)))
         return
     rows = []
     for model in args.models:
         for split in args.splits:
             cmd = [sys.executable, __file__, "--worker", model, split, "--probe", args.probe,
-                   "--epochs", str(args.epochs), "--threads", str(args.threads)]
+                   "--epochs", str(args.epochs), "--threads", str(args.threads), "--workers", str(args.workers)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(done.stderr[-3000:])
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"{model} {split}: {rows[-1]['sent_per_s']:.0f} sent/s", file=sys.stderr)
-    lines = ["| model | probe | trained on | device | threads | sentences | epoch s (best) | sent/s | val UAS | peak RSS (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['sentences']} | "
+    lines = ["| model | probe | trained on | device | threads | loader workers | sentences | epoch s (best) | sent/s | val UAS | peak RSS (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['workers']} | {r['sentences']} | "
               f"{r['epoch_seconds']:.1f} | {r['sent_per_s']:.0f} | {100 * r['val_uas']:.1f} | {r['peak_rss_mb']:.0f} |" for r in rows]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)

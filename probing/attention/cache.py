@@ -2,7 +2,7 @@
 
 Why this format: word-level maps differ in size per sentence, so a flat array with an
 ``(offset, T)`` index stores exactly 2 bytes per weight with no padding, opens with
-``np.memmap`` in no time and needs no library beyond numpy (HDF5 would add a dependency and
+``np.memmap`` in no time (``AttentionCache.memmap()``) and needs no library beyond numpy (HDF5 would add a dependency and
 its own locking; safetensors wants every tensor named and written in one go, which rules out
 resuming). Rows are appended sentence by sentence, so a killed extraction resumes from the
 last flushed batch. A cache is readable only once ``meta.json`` says ``complete``, and the data
@@ -161,8 +161,8 @@ class AttentionCache:
         self.num_maps = self.num_layers * self.num_heads
         self.skipped = {int(k): v for k, v in self.meta["skipped"].items()}
         self.kept = np.flatnonzero(self.index[:, 1] >= 0)
-        # an empty memmap is not allowed, and a cache of only skipped sentences is legal
-        self._flat = np.memmap(self.dir / DATA, dtype=np.float16, mode="r") if size else np.zeros(0, np.float16)
+        self._size = size
+        self._fd = None
 
     @property
     def key(self) -> dict:
@@ -172,11 +172,31 @@ class AttentionCache:
         return len(self.kept)
 
     def maps(self, i: int) -> np.ndarray:
-        """(K, T, T) float16, T = n + 2: token 0 = start special, 1..n words, n+1 = end special."""
+        """(K, T, T) float16, T = n + 2: token 0 = start special, 1..n words, n+1 = end special.
+
+        Read with ``pread`` rather than through a memmap: pages of a mapped file that a pass
+        has touched count towards the process's RSS, which would then grow with the corpus.
+        """
         offset, T = self.index[i]
         if T < 0:
             raise KeyError(f"sentence {i} is not in the cache ({self.skipped.get(i, 'not stored')})")
-        return self._flat[offset : offset + self.num_maps * T * T].reshape(self.num_maps, T, T)
+        if self._fd is None or self._pid != os.getpid():  # DataLoader workers each open their own
+            self._fd, self._pid = os.open(self.dir / DATA, os.O_RDONLY), os.getpid()
+        count = self.num_maps * T * T
+        raw = os.pread(self._fd, 2 * count, 2 * int(offset))
+        return np.frombuffer(raw, dtype=np.float16).reshape(self.num_maps, T, T)
+
+    def memmap(self) -> np.memmap:
+        """The whole store as one flat float16 memmap, for zero-copy access of your own."""
+        return np.memmap(self.dir / DATA, dtype=np.float16, mode="r")
+
+    def __getstate__(self):
+        # a file descriptor does not survive pickling into DataLoader workers
+        return {**self.__dict__, "_fd": None}
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
 
     def pairs(self, sentences):
         """Yield ``(maps, sentence)`` for every stored sentence, in corpus order."""

@@ -62,9 +62,13 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     ``pool`` batches cuts that padding while keeping the order random.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, pool: int = 50):
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, pool: int = 50,
+                 max_pairs: int | None = None):
         self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
         self.seed, self.pool, self.epoch = seed, pool, 0
+        # cap on B * N^2 word pairs: a batch of 150-word sentences would otherwise hold
+        # (32, K, 150, 151) floats twice over, and peak memory would follow the longest sentences
+        self.max_pairs = max_pairs
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed + self.epoch)
@@ -74,13 +78,25 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), self.batch_size * self.pool):
             chunk = order[start : start + self.batch_size * self.pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+            batch = []
+            for i in chunk.tolist():
+                n = int(self.lengths[i])  # ascending, so the newcomer sets the padded length
+                if batch and (len(batch) == self.batch_size or
+                              (self.max_pairs and (len(batch) + 1) * n * n > self.max_pairs)):
+                    batches.append(batch)
+                    batch = []
+                batch.append(i)
+            if batch:
+                batches.append(batch)
         if self.shuffle:
             rng.shuffle(batches)
         return iter(batches)
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        epoch = self.epoch
+        count = sum(1 for _ in self.__iter__())
+        self.epoch = epoch
+        return count
 
 
 def relation_labels(sent: Sentence, level: str) -> list[str]:
@@ -100,6 +116,7 @@ class ProbeDataModule(pl.LightningDataModule):
         glove: Glove | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 64,
+        max_pairs: int | None = 50_000,
         num_workers: int = 0,
         splits: dict[str, str] | None = None,
         label_level: str = "base",
@@ -108,6 +125,7 @@ class ProbeDataModule(pl.LightningDataModule):
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
         self.cache_root, self.glove = cache_root, glove
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.max_pairs = max_pairs
         self.splits = dict(splits or {"train": "train", "val": "dev", "test": "test"})
         if label_level not in ("base", "full"):
             raise ValueError(f"label_level must be 'base' or 'full', not {label_level!r}")
@@ -148,7 +166,8 @@ class ProbeDataModule(pl.LightningDataModule):
     def _loader(self, role: str, shuffle: bool, batch_size: int) -> DataLoader:
         ds = self.datasets[role]
         lengths = np.array([len(ds.sentences[i]) for i in ds.indices])
-        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=torch.initial_seed() % 2**32)
+        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=torch.initial_seed() % 2**32,
+                                           max_pairs=self.max_pairs)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_sentences,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
