@@ -131,19 +131,25 @@ class ProbeDataModule(pl.LightningDataModule):
             raise ValueError(f"label_level must be 'base' or 'full', not {label_level!r}")
         self.label_level = label_level
         self.datasets: dict[str, ProbeDataset] = {}
+        self._loaded: dict = {}
         self.relations: list[str] = []
 
+    def _load(self) -> dict:
+        # Lightning calls prepare_data on every fit/validate/test: parse the corpora once
+        if not self._loaded:
+            self._loaded = {
+                role: get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
+                for role, split in self.splits.items()
+            }
+        return self._loaded
+
     def prepare_data(self) -> None:
-        for split in self.splits.values():
-            get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
+        self._load()
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        loaded = {
-            role: get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
-            for role, split in self.splits.items()
-        }
+        loaded = self._load()  # other DDP ranks load here; rank 0 reuses prepare_data's
         train_cache, train_sents = loaded["train"]
         counts = Counter(r for i in train_cache.kept for r in relation_labels(train_sents[i], self.label_level))
         self.relations = [r for r, _ in counts.most_common()]
