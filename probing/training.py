@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from probing.probes.datamodule import ProbeDataModule
 
@@ -63,9 +63,12 @@ def build_loggers(cfg: DictConfig) -> list:
             tags = [f"probe:{probe}", f"model:{cfg.model.name}", f"data:{cfg.data.name}"]
             extra = {"group": _sweep_group(), "tags": tags}
             try:
-                loggers.append(instantiate(node, **extra))
-            except Exception as e:  # noqa: BLE001  (a broken W&B install must not cost the run)
-                log.warning("W&B logger unavailable (%s); continuing without it", e)
+                logger = instantiate(node, **extra)
+                logger.experiment  # noqa: B018  (wandb.init is lazy: start it here, where a failure is caught)
+                loggers.append(logger)
+            except Exception as e:  # noqa: BLE001  (a missing or broken W&B must not cost the run)
+                log.warning("W&B logger unavailable (%s: %s); the run continues without it, and its metrics "
+                            "are still written to metrics.json", type(e).__name__, e)
             continue
         loggers.append(instantiate(node))
     return loggers
@@ -85,6 +88,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     dm.setup()
     module = build_probe(cfg, dm)
     loggers = build_loggers(cfg)
+    if cfg.get("ckpt_path") and (cfg.get("callbacks") or {}).get("model_checkpoint"):
+        # keep checkpointing beside the checkpoint we resume from: ModelCheckpoint forgets its
+        # best score when its directory changes, and the "best" checkpoint would then be chosen
+        # among the resumed epochs only
+        with open_dict(cfg):
+            cfg.callbacks.model_checkpoint.dirpath = str(Path(cfg.ckpt_path).resolve().parent)
+        log.info("resuming %s; checkpoints go to %s", cfg.ckpt_path, cfg.callbacks.model_checkpoint.dirpath)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -100,7 +110,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
         metrics.update(_metrics(trainer, "test/"))
         rows = module.per_relation_table()
-        write_results(out, cfg, metrics, rows, best)
+        if trainer.is_global_zero:  # DDP ranks share the run directory
+            write_results(out, cfg, metrics, rows, best)
         for lg in loggers:
             if hasattr(lg, "log_table"):
                 lg.log_table("test/per_relation_uas", columns=["relation", "uas", "count"], data=rows)

@@ -70,3 +70,30 @@ def test_report_gathers_every_section_offline(compose_tiny):
     assert len(summary) == 6 and "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
     md = (out / "report.md").read_text()
     assert "Model `tiny_random` on `tiny`" in md and "(surface/surface_by_layer.png)" in md
+
+
+def test_report_logs_its_tables_and_figures_to_an_offline_wandb_run(compose_tiny):
+    # tables mix numbers with None (the paper's column is empty for relations it lacks)
+    cfg = compose_tiny("analyze", "analysis=report", "logger=wandb", *TINY_JOB["report"])
+    analyze(cfg)
+    (run,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*")
+    tables = {p.name.rsplit("_", 2)[0] for p in (run / "files" / "media" / "table").glob("*.table.json")}
+    assert {"syntax_heads", "surface_layers", "coref_heads"} <= tables
+    assert list((run / "files" / "media" / "images").glob("*.png"))
+
+
+def test_tables_with_numpy_values_log_to_wandb(tmp_path):
+    import numpy as np
+    import wandb
+
+    from probing.analysis.jobs import Context
+
+    run = wandb.init(mode="offline", dir=str(tmp_path), project="t")
+    try:
+        ctx = Context(encoder=None, corpus=None, extraction=None, cache_root="", out=tmp_path / "o", wandb_run=run)
+        rows = [{"relation": "All", "count": 5, "acc": 40.0, "paper": None},
+                {"relation": np.str_("nsubj"), "count": np.int64(3), "acc": np.float32(58.5), "paper": 58.5}]
+        text = ctx.table("syntax_heads", rows)
+    finally:
+        wandb.finish()
+    assert "nsubj" in text and (tmp_path / "o" / "syntax_heads.csv").read_text().count("\n") == 3

@@ -82,3 +82,23 @@ def test_meta_records_the_key(tmp_path):
     w.finish(skipped={})
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["key"] == {"model": {"name": "x"}} and meta["status"] == "complete"
+
+
+def test_auto_verification_hashes_once_and_again_after_any_change(tmp_path, monkeypatch):
+    from probing.attention import cache as cache_mod
+
+    w = CacheWriter(tmp_path, {}, 1, 1, 2)
+    w.add(0, maps(3))
+    w.finish(skipped={})
+    hashed = []
+    real = cache_mod._file_digest
+    monkeypatch.setattr(cache_mod, "_file_digest", lambda p: (hashed.append(p), real(p))[1])
+    AttentionCache(tmp_path, verify="auto")
+    assert hashed == []  # the writer hashed it and stamped it
+    data = tmp_path / "attention.f16"
+    raw = bytearray(data.read_bytes())
+    raw[0] ^= 0xFF
+    data.write_bytes(bytes(raw))  # same size, new mtime
+    with pytest.raises(CacheError, match="checksum mismatch"):
+        AttentionCache(tmp_path, verify="auto")
+    assert len(hashed) == 1

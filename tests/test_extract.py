@@ -93,3 +93,17 @@ def test_interrupted_extraction_resumes_without_redoing_stored_sentences(parts, 
     clean, _ = ex.get_attention(encoder, corpus, "train", settings, clean_root)
     for i in range(8):
         np.testing.assert_array_equal(cache.maps(i), clean.maps(i))
+
+
+def test_a_tampered_cache_is_rebuilt_never_read(parts):
+    cfg, encoder, corpus, settings = parts
+    root = cfg.paths.attention_cache
+    first, _ = ex.get_attention(encoder, corpus, "train", settings, root)
+    clean = first.maps(0).copy()
+    data = first.dir / "attention.f16"
+    raw = bytearray(data.read_bytes())
+    raw[:64] = bytes(64)  # zeros where the first map's weights were: same size
+    data.write_bytes(bytes(raw))
+    again, _ = ex.get_attention(encoder, corpus, "train", settings, root)
+    np.testing.assert_array_equal(again.maps(0), clean)
+    assert again.meta["checksum"] == first.meta["checksum"]

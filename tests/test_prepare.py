@@ -15,7 +15,7 @@ def served(monkeypatch):
 
 
 def test_records_hashes_then_refuses_a_changed_file(tmp_path, served):
-    for folder, (repo, pattern) in prepare.TREEBANKS.items():
+    for repo, pattern in prepare.TREEBANKS.values():
         name = pattern.format(split="dev")
         served[prepare.URL.format(repo=repo, ref="r9", name=name)] = f"{name}\n".encode()
     written = prepare.prepare(tmp_path, "r9", splits=("dev",))

@@ -19,13 +19,26 @@ import torch
 from probing.analysis import paper
 from probing.analysis._common import head_name, to_markdown
 from probing.analysis.coref import document_chunks
-from probing.analysis.similarity import behaviour_labels, head_distances, mds_embedding, plot_mds, same_layer_ratio
+from probing.analysis.similarity import (
+    behaviour_labels,
+    head_distances,
+    mds_embedding,
+    plot_mds,
+    same_layer_ratio,
+)
 from probing.analysis.surface import plot_entropy, plot_surface, surface_stats
 from probing.analysis.syntax import UD_TO_SD, plot_relation_heatmap, relation_accuracies
 from probing.analysis.view import draw_heads, draw_heatmap, write_attention_html
 from probing.attention.encoders import EncoderSpec
-from probing.attention.extract import (ExtractionSettings, attention_for, data_key, forward_attention, get_attention,
-                                       resolve_device, tokenize)
+from probing.attention.extract import (
+    ExtractionSettings,
+    attention_for,
+    data_key,
+    forward_attention,
+    get_attention,
+    resolve_device,
+    tokenize,
+)
 from probing.attention.wordlevel import merge_batch, merge_matrices
 from probing.data.corpus import Corpus
 from probing.data.sentence import Sentence
@@ -77,7 +90,9 @@ class Context:
         if self.wandb_run is not None and rows:
             import wandb
 
-            self.wandb_run.log({name: wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])})
+            # plain Python values: W&B types a column by its first row, and np.str_ is not str to it
+            data = [[v.item() if isinstance(v, np.generic) else v for v in r.values()] for r in rows]
+            self.wandb_run.log({name: wandb.Table(columns=list(rows[0]), data=data)})
         return text
 
     def figure(self, path: Path) -> Path:

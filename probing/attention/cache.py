@@ -14,6 +14,7 @@ Layout of ``<dir>/``::
     attention.f16   all maps, (K, T, T) per sentence, back to back
     index.npy       (N, 2) int64: element offset and T per source sentence; -1 if not stored
     progress.json   while incomplete: how many bytes of attention.f16 are valid
+    verified.json   size and mtime of attention.f16 when its checksum last matched
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DATA, INDEX, META, PROGRESS = "attention.f16", "index.npy", "meta.json", "progress.json"
+DATA, INDEX, META, PROGRESS, VERIFIED = "attention.f16", "index.npy", "meta.json", "progress.json", "verified.json"
 
 
 class CacheError(RuntimeError):
@@ -44,6 +45,11 @@ def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)
+
+
+def _stamp(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _file_digest(path: Path) -> str:
@@ -121,11 +127,15 @@ class CacheWriter:
         np.save(self.dir / INDEX, self.index)
         _write_json(self.dir / PROGRESS, {"bytes": self.bytes})
 
-    def finish(self, skipped: dict[int, str]) -> "AttentionCache":
-        """Mark complete; ``skipped`` maps source sentence index to the reason it has no maps."""
+    def finish(self, skipped: dict[int, str], owned=None, **extra) -> AttentionCache:
+        """Mark complete; ``skipped`` maps source sentence index to the reason it has no maps.
+
+        ``owned``: the sentences this writer is responsible for (a shard's), default all.
+        """
         self.flush()
         self._data.close()
-        missing = [i for i in range(len(self.index)) if self.index[i, 1] < 0 and i not in skipped]
+        owned = range(len(self.index)) if owned is None else owned
+        missing = [i for i in owned if self.index[i, 1] < 0 and i not in skipped]
         if missing:
             raise CacheError(f"{self.dir}: sentences {missing[:5]} were neither stored nor skipped")
         self._meta(
@@ -133,15 +143,23 @@ class CacheWriter:
             skipped={str(k): v for k, v in skipped.items()},
             data_bytes=self.bytes,
             checksum=_file_digest(self.dir / DATA),
+            **extra,
         )
+        _write_json(self.dir / VERIFIED, _stamp(self.dir / DATA))
         (self.dir / PROGRESS).unlink()
         return AttentionCache(self.dir)
 
 
 class AttentionCache:
-    """Read-only view of a complete cache. ``maps(i)`` is sentence ``i``'s (K, T, T) float16 memmap."""
+    """Read-only view of a complete cache. ``maps(i)`` is sentence ``i``'s (K, T, T) float16 memmap.
 
-    def __init__(self, directory: str | Path, verify: bool = False):
+    ``verify``: False checks the data file's size only; True also its checksum; "auto" checks
+    the checksum unless the file's size and mtime are those it had when the checksum last
+    matched, so a cache is hashed once after writing, not on every open, yet a file touched
+    since is hashed again before it is read.
+    """
+
+    def __init__(self, directory: str | Path, verify: bool | str = False):
         self.dir = Path(directory)
         meta_path = self.dir / META
         if not meta_path.is_file():
@@ -154,8 +172,16 @@ class AttentionCache:
             raise CacheError(
                 f"{self.dir / DATA}: {size} bytes on disk, {self.meta['data_bytes']} recorded; truncated or altered"
             )
-        if verify and _file_digest(self.dir / DATA) != self.meta["checksum"]:
-            raise CacheError(f"{self.dir / DATA}: checksum mismatch; the file was altered")
+        if verify == "auto":
+            stamp = self.dir / VERIFIED
+            verify = not (stamp.is_file() and json.loads(stamp.read_text()) == _stamp(self.dir / DATA))
+        if verify:
+            if _file_digest(self.dir / DATA) != self.meta["checksum"]:
+                raise CacheError(f"{self.dir / DATA}: checksum mismatch; the file was altered")
+            try:
+                _write_json(self.dir / VERIFIED, _stamp(self.dir / DATA))
+            except OSError:  # a read-only cache is still readable
+                pass
         self.index = np.load(self.dir / INDEX)
         self.num_layers, self.num_heads = self.meta["num_layers"], self.meta["num_heads"]
         self.num_maps = self.num_layers * self.num_heads

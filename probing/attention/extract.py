@@ -1,6 +1,8 @@
 """Extract word-level attention for a corpus split into the cache, once.
 
     python -m probing.attention.extract model=mpnet_base data=ud_ewt split=dev
+    python -m probing.attention.extract -m split=train shard=0,1,2,3 num_shards=4 hydra/launcher=joblib
+    python -m probing.attention.extract split=train num_shards=4      # merge the shards
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -120,10 +121,15 @@ def forward_attention(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return attn.reshape(B, L * H, P, P)
 
 
-def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, todo: dict[int, int],
+def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, batches: list[list[int]],
                  settings: ExtractionSettings, device) -> None:
-    """Run the model over sentences ``todo`` (index -> piece count) and append their maps."""
-    batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
+    """Run the model over ``batches`` of sentence indices and append their maps.
+
+    Batches whose sentences are all stored already (a resumed cache) are passed over: the
+    batch plan is fixed before anything runs, so a resumed run computes exactly the batches
+    a clean run would, and writes the same bytes.
+    """
+    batches = [b for b in batches if not all(writer.done(i) for i in b)]
     with torch.inference_mode():
         for step, batch in enumerate(tqdm(batches, desc="extract", unit="batch", mininterval=2)):
             ids, mask = pad_batch([tok.input_ids[i] for i in batch], tokenizer.pad_token_id, device)
@@ -133,8 +139,9 @@ def extract_into(writer: CacheWriter, tokenizer, model, tok: Tokenized, todo: di
             F, S = merge_matrices(token_of_piece, ids.shape[1], T, settings.mode)
             words = merge_batch(attn, F.to(device), S.to(device)).half().cpu().numpy()
             for b, i in enumerate(batch):
-                t = token_of_piece[b][-1] + 1
-                writer.add(i, words[b, :, :t, :t])
+                if not writer.done(i):  # a batch half-stored under another batch plan
+                    t = token_of_piece[b][-1] + 1
+                    writer.add(i, words[b, :, :t, :t])
             if (step + 1) % settings.flush_every == 0:
                 writer.flush()
 
@@ -158,8 +165,22 @@ def cache_dir_for(cache_root: str | Path, encoder: EncoderSpec, label: str, key:
     return Path(cache_root).expanduser() / f"{encoder.name}{tag}" / name
 
 
-def build_cache(directory: Path, key: dict, encoder: EncoderSpec, sentences: list[Sentence],
-                settings: ExtractionSettings, source: str) -> AttentionCache:
+@dataclass
+class Plan:
+    """Everything a (sharded) extraction needs, fixed before any batch runs."""
+
+    tokenizer: object
+    model: object
+    device: torch.device
+    tok: Tokenized
+    skipped: dict[int, str]
+    batches: list[list[int]]
+    num_layers: int
+    num_heads: int
+
+
+def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: ExtractionSettings,
+                    source: str) -> Plan:
     device = resolve_device(settings.device)
     tokenizer, model = encoder.load(device)
     limit = settings.max_length or model_max_length(tokenizer, model)
@@ -175,39 +196,61 @@ def build_cache(directory: Path, key: dict, encoder: EncoderSpec, sentences: lis
                     f"limit of {limit}; set extract.on_overlong=skip to leave such sentences out"
                 )
             skipped[i] = f"longer than {limit} pieces ({len(ids)})"
-    cfg = model.config
-    num_layers, num_heads = cfg.num_hidden_layers, cfg.num_attention_heads
-    writer = CacheWriter(directory, key, len(sentences), num_layers, num_heads)
-    todo = {i: len(ids) for i, ids in enumerate(tok.input_ids) if i not in skipped and not writer.done(i)}
-    log.info("extracting %d sentences of %s with %s on %s into %s", len(todo), source, encoder.name, device, directory)
-    extract_into(writer, tokenizer, model, tok, todo, settings, device)
     if skipped:
         log.warning("%s: skipped %d of %d sentences longer than %d pieces", source, len(skipped), len(sentences), limit)
-    return writer.finish(skipped)
+    todo = {i: len(ids) for i, ids in enumerate(tok.input_ids) if i not in skipped}
+    batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
+    cfg = model.config
+    return Plan(tokenizer, model, device, tok, skipped, batches, cfg.num_hidden_layers, cfg.num_attention_heads)
+
+
+def build_cache(directory: Path, key: dict, encoder: EncoderSpec, sentences: list[Sentence],
+                settings: ExtractionSettings, source: str) -> AttentionCache:
+    plan = plan_extraction(encoder, sentences, settings, source)
+    writer = CacheWriter(directory, key, len(sentences), plan.num_layers, plan.num_heads)
+    log.info("extracting %d sentences of %s with %s on %s into %s (%d stored already)",
+             len(sentences) - len(plan.skipped), source, encoder.name, plan.device, directory, writer.num_done)
+    extract_into(writer, plan.tokenizer, plan.model, plan.tok, plan.batches, settings, plan.device)
+    return writer.finish(plan.skipped)
 
 
 def attention_for(encoder: EncoderSpec, units: list[Sentence], data: dict, settings: ExtractionSettings,
-                  cache_root: str | Path, label: str, source: str) -> AttentionCache:
+                  cache_root: str | Path, label: str, source: str, shard: int | None = None,
+                  num_shards: int = 1) -> AttentionCache:
     """Cached maps of ``units`` (sentences, or document chunks joined into one word list),
-    extracting first on a miss. ``data`` identifies the units in the cache key."""
+    extracting first on a miss. ``data`` identifies the units in the cache key.
+
+    With ``shard``, extract only that shard (see :mod:`probing.attention.shards`); with
+    ``num_shards`` > 1 and no shard, merge the finished shards. A complete set of shards left
+    by an earlier sharded run is merged rather than extracted again.
+    """
+    from probing.attention import shards
+
     key = cache_key(encoder, data, settings)
     directory = cache_dir_for(cache_root, encoder, label, key)
+    if shard is not None:
+        return shards.extract_shard(directory, key, encoder, units, settings, source, shard, num_shards)
     try:
-        cache = AttentionCache(directory)
+        # the checksum is checked on the first open after a write, and again if the file changes
+        cache = AttentionCache(directory, verify="auto")
         log.info("attention cache hit: %s", directory)
         return cache
     except CacheError as e:
         if (directory / "meta.json").is_file():
             log.warning("%s; (re)building it", e)
+    found = num_shards if num_shards > 1 else shards.complete_shard_count(directory)
+    if found:
+        return shards.merge_shards(directory, key, found)
     return build_cache(directory, key, encoder, units, settings, source)
 
 
 def get_attention(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings,
-                  cache_root: str | Path) -> tuple[AttentionCache, list[Sentence]]:
+                  cache_root: str | Path, shard: int | None = None,
+                  num_shards: int = 1) -> tuple[AttentionCache, list[Sentence]]:
     """The split's sentences and their cached maps, extracting first if the cache lacks them."""
     sentences, _ = corpus.read(split)
     cache = attention_for(encoder, sentences, data_key(corpus, split), settings, cache_root,
-                          f"{corpus.name}-{split}", str(corpus.path(split)))
+                          f"{corpus.name}-{split}", str(corpus.path(split)), shard, num_shards)
     return cache, sentences
 
 
@@ -230,8 +273,12 @@ def run(cfg) -> dict:
 
     encoder, corpus = instantiate(cfg.model), instantiate(cfg.data)
     settings = instantiate(cfg.extract)
-    cache, sentences = get_attention(encoder, corpus, cfg.split, settings, cfg.paths.attention_cache)
+    shard, num_shards = cfg.get("shard"), cfg.get("num_shards", 1)
+    cache, sentences = get_attention(encoder, corpus, cfg.split, settings, cfg.paths.attention_cache,
+                                     shard, num_shards)
     result = summary(cache, sentences)
+    if shard is not None:
+        result.update(shard=shard, num_shards=num_shards, stored=int(len(cache)))
     log.info("extraction summary: %s", json.dumps(result))
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -77,8 +77,10 @@ def _check_block(path: Path, start: int, lines: list[str]) -> tuple[str, str] | 
         return "no words", f"{path}:{start}: sentence has no words"
     if ids != list(range(1, len(ids) + 1)):
         dup = [i for i, c in Counter(ids).items() if c > 1]
-        problem = f"duplicate word id {dup[0]}" if dup else f"word ids are not 1..{len(ids)}"
-        return "bad word ids", f"{path}:{start}: {problem}"
+        if dup:  # name the line of the second occurrence
+            second = [k for k, i in enumerate(ids) if i == dup[0]][1]
+            return "bad word ids", f"{path}:{head_lines[second]}: duplicate word id {dup[0]}"
+        return "bad word ids", f"{path}:{start}: word ids are not 1..{len(ids)}"
     n = len(ids)
     for h, line_no, i in zip(heads, head_lines, ids):
         if h > n:

@@ -60,19 +60,37 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     The probe's inputs are (B, K, N, N+1) padded to the longest sentence, so a random batch of
     EWT pays for its one 60-word sentence with every 15-word one; sorting within pools of
     ``pool`` batches cuts that padding while keeping the order random.
+
+    The order depends only on ``seed`` and the epoch Lightning passes to ``set_epoch``, so a run
+    resumed from a checkpoint sees the batches an uninterrupted run would have seen.
+
+    Under DDP (``num_replicas`` > 1) every rank forms the same batches and takes every
+    ``num_replicas``-th; a short rank repeats its first batches so that all ranks step together.
+    Evaluation loaders are not split (``num_replicas=1``): every rank scores the whole split, and
+    the synced UAS (correct and total summed over ranks) is then exactly the single-process one.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, pool: int = 50,
-                 max_pairs: int | None = None):
+                 max_pairs: int | None = None, num_replicas: int = 1, rank: int = 0):
         self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
         self.seed, self.pool, self.epoch = seed, pool, 0
         # cap on B * N^2 word pairs: a batch of 150-word sentences would otherwise hold
         # (32, K, 150, 151) floats twice over, and peak memory would follow the longest sentences
         self.max_pairs = max_pairs
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
+        self.num_replicas, self.rank = num_replicas, rank
 
-    def __iter__(self):
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def sampler(self) -> LengthBucketBatchSampler:
+        # Lightning calls set_epoch on ``batch_sampler.sampler``, never on the batch sampler itself
+        return self
+
+    def _batches(self) -> list[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
         order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
         batches = []
         for start in range(0, len(order), self.batch_size * self.pool):
@@ -90,13 +108,17 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
                 batches.append(batch)
         if self.shuffle:
             rng.shuffle(batches)
-        return iter(batches)
+        if self.num_replicas == 1:
+            return batches
+        per_rank = -(-len(batches) // self.num_replicas)
+        padded = batches + batches[: per_rank * self.num_replicas - len(batches)]
+        return padded[self.rank :: self.num_replicas]
+
+    def __iter__(self):
+        return iter(self._batches())
 
     def __len__(self) -> int:
-        epoch = self.epoch
-        count = sum(1 for _ in self.__iter__())
-        self.epoch = epoch
-        return count
+        return len(self._batches())
 
 
 def relation_labels(sent: Sentence, level: str) -> list[str]:
@@ -120,6 +142,7 @@ class ProbeDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         splits: dict[str, str] | None = None,
         label_level: str = "base",
+        seed: int | None = None,
     ):
         super().__init__()
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
@@ -130,6 +153,8 @@ class ProbeDataModule(pl.LightningDataModule):
         if label_level not in ("base", "full"):
             raise ValueError(f"label_level must be 'base' or 'full', not {label_level!r}")
         self.label_level = label_level
+        # the batch order's seed; None takes torch's, which seed_everything(cfg.seed) has set
+        self.seed = torch.initial_seed() % 2**32 if seed is None else seed
         self.datasets: dict[str, ProbeDataset] = {}
         self._loaded: dict = {}
         self.relations: list[str] = []
@@ -172,8 +197,11 @@ class ProbeDataModule(pl.LightningDataModule):
     def _loader(self, role: str, shuffle: bool, batch_size: int) -> DataLoader:
         ds = self.datasets[role]
         lengths = np.array([len(ds.sentences[i]) for i in ds.indices])
-        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=torch.initial_seed() % 2**32,
-                                           max_pairs=self.max_pairs)
+        # training batches are split over DDP ranks; evaluation is not (see the sampler)
+        trainer = getattr(self, "trainer", None)
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer and role == "train" else (1, 0)
+        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=self.seed, max_pairs=self.max_pairs,
+                                           num_replicas=replicas, rank=rank)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_sentences,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
