@@ -89,7 +89,8 @@ def worker(model: str, variant: str, split: str, limit: int | None, batch_size: 
             writer = ex.CacheWriter(Path(tmp) / "c", key, len(sentences), net.config.num_hidden_layers,
                                     net.config.num_attention_heads)
             todo = {i: len(ids) for i, ids in enumerate(tok.input_ids)}
-            ex.extract_into(writer, tokenizer, net, tok, todo, settings, device)
+            batches = ex.length_sorted_batches(todo, batch_size, max_tokens)
+            ex.extract_into(writer, tokenizer, net, tok, batches, settings, device)
             cache = writer.finish({})
             on_disk = sum(f.stat().st_size for f in cache.dir.iterdir())
             result["bytes_per_weight"] = on_disk / (cache.meta["data_bytes"] / 2)
@@ -149,6 +150,7 @@ def main() -> None:
             f"torch {torch.__version__}\n\n{table(rows)}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))  # for benchmarks/run_all.py
     print(text)
 
 

@@ -80,6 +80,9 @@ def test_report_logs_its_tables_and_figures_to_an_offline_wandb_run(compose_tiny
     tables = {p.name.rsplit("_", 2)[0] for p in (run / "files" / "media" / "table").glob("*.table.json")}
     assert {"syntax_heads", "surface_layers", "coref_heads"} <= tables
     assert list((run / "files" / "media" / "images").glob("*.png"))
+    # the caveat is said once, at the top, when every section reads the same model and data
+    report = (Path(cfg.paths.output_dir) / "report.md").read_text()
+    assert report.count("not MLM-pretrained BERT") == 1 and report.index("not MLM") < report.index("## ")
 
 
 def test_tables_with_numpy_values_log_to_wandb(tmp_path):
@@ -91,9 +94,10 @@ def test_tables_with_numpy_values_log_to_wandb(tmp_path):
     run = wandb.init(mode="offline", dir=str(tmp_path), project="t")
     try:
         ctx = Context(encoder=None, corpus=None, extraction=None, cache_root="", out=tmp_path / "o", wandb_run=run)
-        rows = [{"relation": "All", "count": 5, "acc": 40.0, "paper": None},
-                {"relation": np.str_("nsubj"), "count": np.int64(3), "acc": np.float32(58.5), "paper": 58.5}]
+        rows = [{"relation": "All", "count": 5, "acc": 40.0, "paper": 34.5},
+                {"relation": np.str_("nsubj"), "count": np.int64(3), "acc": np.float32(58.5), "paper": ""}]
         text = ctx.table("syntax_heads", rows)
     finally:
         wandb.finish()
     assert "nsubj" in text and (tmp_path / "o" / "syntax_heads.csv").read_text().count("\n") == 3
+    assert list((tmp_path / "wandb").glob("offline-run-*/files/media/table/syntax_heads_*.table.json"))

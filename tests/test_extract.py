@@ -107,3 +107,30 @@ def test_a_tampered_cache_is_rebuilt_never_read(parts):
     again, _ = ex.get_attention(encoder, corpus, "train", settings, root)
     np.testing.assert_array_equal(again.maps(0), clean)
     assert again.meta["checksum"] == first.meta["checksum"]
+
+
+def test_splits_joined_with_plus_read_as_one_store(parts):
+    cfg, encoder, corpus, settings = parts
+    root = cfg.paths.attention_cache
+    both, sentences = ex.get_attention(encoder, corpus, "train+dev", settings, root)
+    train, train_sents = ex.get_attention(encoder, corpus, "train", settings, root)
+    dev, dev_sents = ex.get_attention(encoder, corpus, "dev", settings, root)
+    assert len(both) == len(train) + len(dev) == len(sentences) == len(train_sents) + len(dev_sents)
+    np.testing.assert_array_equal(both.maps(len(train_sents) + 1), dev.maps(1))
+    np.testing.assert_array_equal(both.maps(2), train.maps(2))
+    for maps, sent in both.pairs(sentences):
+        assert maps.shape[-1] == len(sent) + 2
+
+
+def test_parallel_jobs_missing_the_same_cache_build_it_once(parts, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg, encoder, corpus, settings = parts
+    real, builds = ex.build_cache, []
+    monkeypatch.setattr(ex, "build_cache", lambda *a, **k: (builds.append(1), real(*a, **k))[1])
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda _: ex.get_attention(encoder, corpus, "train", settings, cfg.paths.attention_cache)[0],
+                            range(2)))
+    assert builds == [1]
+    AttentionCache(got[0].dir, verify=True)
+    np.testing.assert_array_equal(got[0].maps(3), got[1].maps(3))

@@ -99,9 +99,11 @@ def test_multirun_over_two_probes_then_compare(tmp_path):
 
 
 @pytest.mark.slow
-def test_optuna_sweep_of_two_trials(tmp_path):
+def test_optuna_sweep_of_two_trials_in_parallel_through_joblib(tmp_path):
     sweep = run_train("hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
+                      "hydra.sweeper.n_jobs=2", "hydra/launcher=local",
                       "probe=attn_only", "trainer.max_epochs=1", tmp_path=tmp_path)
     assert len(list(sweep.rglob("metrics.json"))) == 2
     results = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in results and "probe.optimizer.lr" in results
+    assert "JoblibLauncher" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()

@@ -90,9 +90,10 @@ class Context:
         if self.wandb_run is not None and rows:
             import wandb
 
-            # plain Python values: W&B types a column by its first row, and np.str_ is not str to it
+            # W&B types a column by its first row: give it plain Python values (np.str_ is not str
+            # to it), and allow the paper's columns to mix numbers with "" where the paper has none
             data = [[v.item() if isinstance(v, np.generic) else v for v in r.values()] for r in rows]
-            self.wandb_run.log({name: wandb.Table(columns=list(rows[0]), data=data)})
+            self.wandb_run.log({name: wandb.Table(columns=list(rows[0]), data=data, allow_mixed_types=True)})
         return text
 
     def figure(self, path: Path) -> Path:

@@ -36,8 +36,11 @@ def write_report(ctx, sections) -> tuple[Path, Path]:
     md = [f"# {title}", "", f"> {caveat}", ""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p class=caveat>{_inline(caveat)}</p>"]
     for s in sections:
-        md += [f"## {s.title}", "", s.markdown, ""]
-        body += [f"<h2>{html.escape(s.title)}</h2>", markdown_to_html(s.markdown)]
+        # each job's own output opens with the caveat; the report states it once, at the top,
+        # and keeps a section's own only where it differs (coreference reads another corpus)
+        text = s.markdown.removeprefix(caveat).lstrip("\n")
+        md += [f"## {s.title}", "", text, ""]
+        body += [f"<h2>{html.escape(s.title)}</h2>", markdown_to_html(text)]
         for fig in s.figures:
             rel = fig.relative_to(ctx.out)
             md += [f"![{fig.stem}]({rel})", ""]

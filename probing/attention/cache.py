@@ -228,3 +228,42 @@ class AttentionCache:
         """Yield ``(maps, sentence)`` for every stored sentence, in corpus order."""
         for i in self.kept:
             yield self.maps(i), sentences[i]
+
+
+class CombinedCache:
+    """Several complete caches (say the train, dev and test splits) read as one store.
+
+    Sentence ``i`` of the whole is sentence ``i - offset`` of the part it falls in, so the
+    concatenated sentence lists line up with it. Nothing is copied or loaded up front.
+    """
+
+    def __init__(self, caches: list[AttentionCache]):
+        shapes = {(c.num_layers, c.num_heads) for c in caches}
+        if len(shapes) != 1:
+            raise CacheError(f"cannot combine caches of different models: {[str(c.dir) for c in caches]}")
+        self.caches = caches
+        (self.num_layers, self.num_heads), = shapes
+        self.num_maps = self.num_layers * self.num_heads
+        sizes = [len(c.index) for c in caches]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.kept = np.concatenate([c.kept + off for c, off in zip(caches, self.offsets)])
+        self.skipped = {i + int(off): why for c, off in zip(caches, self.offsets) for i, why in c.skipped.items()}
+        self.dir = caches[0].dir.parent
+        self.meta = {"data_bytes": sum(c.meta["data_bytes"] for c in caches), "parts": [str(c.dir) for c in caches]}
+
+    @property
+    def key(self) -> list[dict]:
+        return [c.key for c in self.caches]
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def maps(self, i: int) -> np.ndarray:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        if not 0 <= part < len(self.caches):
+            raise KeyError(f"sentence {i} is not in the cache (it holds {self.offsets[-1]})")
+        return self.caches[part].maps(i - int(self.offsets[part]))
+
+    def pairs(self, sentences):
+        for i in self.kept:
+            yield self.maps(i), sentences[i]

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from probing.attention.cache import AttentionCache, CacheError, CacheWriter, cache_key_hash
+from probing.attention.cache import AttentionCache, CacheError, CacheWriter, CombinedCache, cache_key_hash
 from probing.attention.encoders import EncoderSpec
 from probing.attention.wordlevel import MODES, merge_batch, merge_matrices, piece_to_token
 from probing.data.corpus import Corpus
@@ -235,19 +237,46 @@ def attention_for(encoder: EncoderSpec, units: list[Sentence], data: dict, setti
         cache = AttentionCache(directory, verify="auto")
         log.info("attention cache hit: %s", directory)
         return cache
-    except CacheError as e:
-        if (directory / "meta.json").is_file():
-            log.warning("%s; (re)building it", e)
-    found = num_shards if num_shards > 1 else shards.complete_shard_count(directory)
-    if found:
-        return shards.merge_shards(directory, key, found)
-    return build_cache(directory, key, encoder, units, settings, source)
+    except CacheError:
+        pass
+    # parallel jobs (a joblib sweep, DDP ranks) may miss the same cache at once: one builds it
+    # under the lock, and the others find it complete when they get the lock
+    with _build_lock(directory):
+        try:
+            return AttentionCache(directory, verify="auto")
+        except CacheError as e:
+            if (directory / "meta.json").is_file():
+                log.warning("%s; (re)building it", e)
+        found = num_shards if num_shards > 1 else shards.complete_shard_count(directory)
+        if found:
+            return shards.merge_shards(directory, key, found)
+        return build_cache(directory, key, encoder, units, settings, source)
+
+
+@contextlib.contextmanager
+def _build_lock(directory: Path):
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f"{directory.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def get_attention(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings,
                   cache_root: str | Path, shard: int | None = None,
                   num_shards: int = 1) -> tuple[AttentionCache, list[Sentence]]:
-    """The split's sentences and their cached maps, extracting first if the cache lacks them."""
+    """The split's sentences and their cached maps, extracting first if the cache lacks them.
+
+    ``split`` may join splits with ``+`` (``train+dev+test``): each keeps its own cache, and
+    they are read as one (:class:`CombinedCache`).
+    """
+    if "+" in split:
+        if shard is not None:
+            raise ValueError("shard= extracts one split at a time; run it for each part of the split")
+        parts = [get_attention(encoder, corpus, s, settings, cache_root, shard, num_shards) for s in split.split("+")]
+        return CombinedCache([c for c, _ in parts]), [s for _, sents in parts for s in sents]
     sentences, _ = corpus.read(split)
     cache = attention_for(encoder, sentences, data_key(corpus, split), settings, cache_root,
                           f"{corpus.name}-{split}", str(corpus.path(split)), shard, num_shards)

@@ -80,6 +80,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.num_replicas, self.rank = num_replicas, rank
+        self._plan: tuple[int, list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -90,6 +91,13 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return self
 
     def _batches(self) -> list[list[int]]:
+        # len() is asked for often (Lightning's loops, the progress bar): plan each epoch once
+        if self._plan is not None and self._plan[0] == self.epoch:
+            return self._plan[1]
+        self._plan = (self.epoch, self._plan_epoch())
+        return self._plan[1]
+
+    def _plan_epoch(self) -> list[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)
         order = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
         batches = []

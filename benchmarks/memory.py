@@ -1,0 +1,91 @@
+"""Peak RSS against corpus size: a probe training epoch and each analysis job, on EWT dev, train
+and train+dev+test (coreference: GUM dev and train), each in its own process, once the caches
+exist. Flat numbers down a column are the point: nothing may grow with the corpus.
+
+    PROBING_DATA_DIR=../shared/data python benchmarks/memory.py [--model minilm_l6]
+        [--out outputs/benchmarks/memory.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = ["dev", "train", "train+dev+test"]
+
+
+def peak_rss_mb(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; its own peak RSS (not this process's, not other children's), seconds, output."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        output = log.read()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{output[-3000:]}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start, output
+
+
+def jobs(model: str) -> list[tuple[str, str, list[str]]]:
+    """(what, corpus size, command) for every measurement."""
+    runs = []
+    for split in SIZES:
+        runs.append(("probe epoch (attn_plus_glove)", f"EWT {split}", [
+            sys.executable, "train.py", f"model={model}", "probe=attn_plus_glove", "~logger", "callbacks=none",
+            "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false",
+            f"datamodule.splits.train={split}", "datamodule.splits.val=dev", "datamodule.splits.test=dev"]))
+        for job, extra in (("surface", []), ("syntax_heads", []), ("head_similarity", [])):
+            runs.append((job, f"EWT {split}", [sys.executable, "analyze.py", f"analysis={job}", f"model={model}",
+                                               "~logger", f"analysis.split={split}", *extra]))
+    for split in ("dev", "train"):
+        runs.append(("coref_heads", f"GUM {split}", [sys.executable, "analyze.py", "analysis=coref_heads",
+                                                      f"model={model}", "data=ud_gum", "~logger",
+                                                      f"analysis.split={split}"]))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="minilm_l6")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "memory.md")
+    args = parser.parse_args()
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, (what, size, cmd) in enumerate(jobs(args.model)):
+            cmd = [*cmd, f"hydra.run.dir={tmp}/{n}"]
+            if what == "coref_heads":  # GUM's document-chunk caches may not exist yet: fill them first
+                peak_rss_mb(cmd)
+            rss, seconds, _ = peak_rss_mb(cmd)
+            rows.append({"job": what, "corpus": size, "peak_rss_mb": rss, "seconds": seconds, "device": device})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    sentences = {"EWT dev": 2001, "EWT train": 12544, "EWT train+dev+test": 16622, "GUM dev": None, "GUM train": None}
+    lines = [f"Peak RSS by corpus size, `{args.model}`, caches present; each row is its own process. "
+             "head_similarity reads its first 1,000 sentences whatever the corpus (the paper's sample).", "",
+             "| job | corpus | sentences | peak RSS (MB) | vs smallest | wall s |", "|---|---|---|---|---|---|"]
+    first: dict[str, float] = {}
+    for r in rows:
+        base = first.setdefault(r["job"], r["peak_rss_mb"])
+        n = sentences.get(r["corpus"])
+        lines.append(f"| {r['job']} | {r['corpus']} | {n if n else ''} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['peak_rss_mb'] / base:.2f}x | {r['seconds']:.0f} |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))  # for benchmarks/run_all.py
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Every benchmark in one command, and one table of the ratios the issues set as goals.
+
+    PROBING_DATA_DIR=../shared/data python benchmarks/run_all.py [--out-dir outputs/benchmarks]
+        [--skip extraction training memory]
+
+Runs ``extraction.py`` (EWT dev), ``training.py`` (attn_plus_glove on EWT dev and train) and
+``memory.py`` (peak RSS by corpus size), then writes ``summary.md`` beside their own tables.
+Rows carry the device they ran on; run it on a GPU machine too and keep both summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ("extraction", "training", "memory")
+
+
+def extraction_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        by = {r["variant"]: r for r in rows if r["model"] == model}
+        pipe, bare, naive = by.get("pipeline"), by.get("bare_forward"), by.get("naive_loop")
+        if not pipe:
+            continue
+        dev = pipe["device"]
+        if bare:
+            x = pipe["seconds"] / bare["seconds"]
+            out.append(["extraction time / bare batched forward", "≤ 1.15", model, dev, f"{x:.2f}", _met(x <= 1.15)])
+        if naive:
+            x = naive["seconds"] / pipe["seconds"]
+            out.append(["extraction speed-up vs one-sentence loop", "≥ 4", model, dev, f"{x:.2f}", _met(x >= 4)])
+        x = pipe["bytes_per_weight"]
+        out.append(["cache bytes per stored weight", "≈ 2 (float16)", model, dev, f"{x:.4f}", _met(x < 2.05)])
+    return out
+
+
+def training_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        if r["train_split"] != "train":
+            continue
+        out.append(["probe training sent/s (EWT train, attn_plus_glove)", "≥ 2,000", r["model"], r["device"],
+                    f"{r['sent_per_s']:.0f}", _met(r["sent_per_s"] >= 2000)])
+        out.append(["probe training peak RSS MB (EWT train)", "< 2,048", r["model"], r["device"],
+                    f"{r['peak_rss_mb']:.0f}", _met(r["peak_rss_mb"] < 2048)])
+    return out
+
+
+def memory_rows(rows: list[dict], model: str) -> list[list[str]]:
+    out = []
+    for job in dict.fromkeys(r["job"] for r in rows):
+        mine = [r for r in rows if r["job"] == job]
+        x = mine[-1]["peak_rss_mb"] / mine[0]["peak_rss_mb"]
+        out.append([f"peak RSS, {mine[-1]['corpus']} / {mine[0]['corpus']}: {job}", "≈ 1 (flat)", model, mine[0]["device"],
+                    f"{x:.2f} ({mine[0]['peak_rss_mb']:.0f} → {mine[-1]['peak_rss_mb']:.0f} MB)", _met(x <= 1.10)])
+    return out
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "outputs" / "benchmarks")
+    parser.add_argument("--skip", nargs="*", default=[], choices=SCRIPTS, help="reuse that script's last results")
+    parser.add_argument("--memory-model", default="minilm_l6")
+    args = parser.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in SCRIPTS:
+        if name in args.skip:
+            continue
+        cmd = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--out", str(args.out_dir / f"{name}.md")]
+        if name == "memory":
+            cmd += ["--model", args.memory_model]
+        print(f"running {name} benchmark", file=sys.stderr)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    table = []
+    loaded = {n: json.loads((args.out_dir / f"{n}.json").read_text()) for n in SCRIPTS
+              if (args.out_dir / f"{n}.json").is_file()}
+    table += extraction_rows(loaded.get("extraction", []))
+    table += training_rows(loaded.get("training", []))
+    table += memory_rows(loaded.get("memory", []), args.memory_model)
+    lines = ["| measure | goal | model | device | measured | met |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in table]
+    text = "\n".join(lines) + "\n"
+    (args.out_dir / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
