@@ -46,6 +46,8 @@ def test_shards_merge_into_the_single_process_cache(tmp_path, single):
     assert_same_cache(merged, single)
     assert merged.meta["merged_from_shards"] == 3
     assert not shards.shard_root(merged.dir).exists()  # merged, so the shards are gone
+    again = ex.run(shard_cfg(tmp_path, "shard=1", "num_shards=3"))  # a shard re-run after the merge
+    assert again["cache_dir"] == str(merged.dir) and not shards.shard_root(merged.dir).exists()
 
 
 def test_a_missing_shard_is_named_and_nothing_is_merged(tmp_path):

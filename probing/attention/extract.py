@@ -231,7 +231,10 @@ def attention_for(encoder: EncoderSpec, units: list[Sentence], data: dict, setti
     key = cache_key(encoder, data, settings)
     directory = cache_dir_for(cache_root, encoder, label, key)
     if shard is not None:
-        return shards.extract_shard(directory, key, encoder, units, settings, source, shard, num_shards)
+        try:  # merged already: the shard has nothing left to do
+            return AttentionCache(directory)
+        except CacheError:
+            return shards.extract_shard(directory, key, encoder, units, settings, source, shard, num_shards)
     try:
         # the checksum is checked on the first open after a write, and again if the file changes
         cache = AttentionCache(directory, verify="auto")
