@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -148,10 +149,7 @@ def main() -> None:
             print(f"{model} {variant}: {rows[-1]['sent_per_s']:.1f} sent/s", file=sys.stderr)
     text = (f"EWT {args.split}, batches of at most {args.batch_size} sentences and {args.max_tokens} padded pieces, "
             f"torch {torch.__version__}\n\n{table(rows)}\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))  # for benchmarks/run_all.py
-    print(text)
+    write_results(args.out, text, rows)
 
 
 if __name__ == "__main__":

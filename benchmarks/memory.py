@@ -17,8 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ["dev", "train", "train+dev+test"]
+DATA = {"EWT": "ud_ewt", "GUM": "ud_gum"}  # row labels -> data configs
 
 
 def peak_rss_mb(cmd: list[str]) -> tuple[float, float, str]:
@@ -53,6 +56,18 @@ def jobs(model: str) -> list[tuple[str, str, list[str]]]:
     return runs
 
 
+def sentence_count(corpus: str) -> int:
+    """Sentences in a row's corpus label ("EWT train+dev+test"), read through the data configs."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    name, splits = corpus.split(" ")
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data={DATA[name]}"])
+    data = instantiate(cfg.data)
+    return sum(len(data.read(split)[0]) for split in splits.split("+"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm_l6")
@@ -70,21 +85,17 @@ def main() -> None:
             rss, seconds, _ = peak_rss_mb(cmd)
             rows.append({"job": what, "corpus": size, "peak_rss_mb": rss, "seconds": seconds, "device": device})
             print(json.dumps(rows[-1]), file=sys.stderr)
-    sentences = {"EWT dev": 2001, "EWT train": 12544, "EWT train+dev+test": 16622, "GUM dev": None, "GUM train": None}
+    sentences = {corpus: sentence_count(corpus) for corpus in dict.fromkeys(r["corpus"] for r in rows)}
     lines = [f"Peak RSS by corpus size, `{args.model}`, caches present; each row is its own process. "
              "head_similarity reads its first 1,000 sentences whatever the corpus (the paper's sample).", "",
              "| job | corpus | sentences | peak RSS (MB) | vs smallest | wall s |", "|---|---|---|---|---|---|"]
     first: dict[str, float] = {}
     for r in rows:
         base = first.setdefault(r["job"], r["peak_rss_mb"])
-        n = sentences.get(r["corpus"])
-        lines.append(f"| {r['job']} | {r['corpus']} | {n if n else ''} | {r['peak_rss_mb']:.0f} | "
+        lines.append(f"| {r['job']} | {r['corpus']} | {sentences[r['corpus']]} | {r['peak_rss_mb']:.0f} | "
                      f"{r['peak_rss_mb'] / base:.2f}x | {r['seconds']:.0f} |")
     text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))  # for benchmarks/run_all.py
-    print(text)
+    write_results(args.out, text, rows)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -100,10 +102,7 @@ def main() -> None:
     lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['workers']} | {r['sentences']} | "
               f"{r['epoch_seconds']:.1f} | {r['sent_per_s']:.0f} | {100 * r['val_uas']:.1f} | {r['peak_rss_mb']:.0f} |" for r in rows]
     text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))  # for benchmarks/run_all.py
-    print(text)
+    write_results(args.out, text, rows)
 
 
 if __name__ == "__main__":

@@ -264,6 +264,4 @@ class CombinedCache:
             raise KeyError(f"sentence {i} is not in the cache (it holds {self.offsets[-1]})")
         return self.caches[part].maps(i - int(self.offsets[part]))
 
-    def pairs(self, sentences):
-        for i in self.kept:
-            yield self.maps(i), sentences[i]
+    pairs = AttentionCache.pairs

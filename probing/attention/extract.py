@@ -310,7 +310,7 @@ def run(cfg) -> dict:
                                      shard, num_shards)
     result = summary(cache, sentences)
     if shard is not None:
-        result.update(shard=shard, num_shards=num_shards, stored=int(len(cache)))
+        result.update(shard=shard, num_shards=num_shards)
     log.info("extraction summary: %s", json.dumps(result))
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)

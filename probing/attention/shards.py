@@ -80,12 +80,11 @@ def complete_shard_count(directory: Path) -> int | None:
         return None
     counts = {int(m.group(2)) for d in root.iterdir() if (m := re.fullmatch(r"(\d+)-of-(\d+)", d.name))}
     for n in sorted(counts):
-        if all((shard_dir(directory, s, n) / "meta.json").is_file() for s in range(n)):
-            try:
-                [AttentionCache(shard_dir(directory, s, n)) for s in range(n)]
-                return n
-            except CacheError:
-                continue
+        try:  # a missing, partial or damaged shard raises CacheError
+            [AttentionCache(shard_dir(directory, s, n)) for s in range(n)]
+            return n
+        except CacheError:
+            continue
     return None
 
 
