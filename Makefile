@@ -6,7 +6,7 @@ export PROBING_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/d
 export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup browser train test bench lint
+.PHONY: setup browser train test bench results lint
 
 setup:
 	bash scripts/setup.sh
@@ -23,9 +23,13 @@ browser:
 test: setup browser
 	$(PY) -m pytest -q $(ARGS)
 
+# every committed result, from nothing (hours on 2 CPU cores); ARGS="--only table3" for one stage
+results: setup
+	$(PY) -m probing.results $(ARGS)
+
 bench: setup
 	$(PY) benchmarks/extraction.py $(ARGS)
 	$(PY) benchmarks/training.py
 
 lint:
-	$(PY) -m ruff check probing tests train.py analyze.py benchmarks
+	$(PY) -m ruff check probing tests scripts train.py analyze.py extract.py benchmarks

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def write_results(out: Path, text: str, rows: list[dict]) -> None:
-    """The markdown table to ``out``, the rows beside it as JSON (what run_all.py reads), and
-    the table to stdout."""
+from probing import provenance  # noqa: E402
+
+
+def write_results(out: Path, text: str, rows: list[dict], command: str | None = None) -> None:
+    """The markdown table to ``out`` under a header naming the run (command, date, device,
+    commit), the rows beside it as JSON (what run_all.py reads), and the table to stdout."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    rec = provenance.record(command)
+    out.write_text(provenance.header(rec) + "\n" + text)
+    out.with_suffix(".json").write_text(json.dumps({"provenance": rec, "rows": rows}, indent=1))
     print(text)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows written by :func:`write_results` (or the bare list older runs wrote)."""
+    data = json.loads(path.read_text())
+    return data["rows"] if isinstance(data, dict) else data

@@ -45,14 +45,14 @@ def jobs(model: str) -> list[tuple[str, str, list[str]]]:
         runs.append(("probe epoch (attn_plus_glove)", f"EWT {split}", [
             sys.executable, "train.py", f"model={model}", "probe=attn_plus_glove", "~logger", "callbacks=none",
             "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false",
-            f"datamodule.splits.train={split}", "datamodule.splits.val=dev", "datamodule.splits.test=dev"]))
+            f"split.train={split}", "split.val=dev", "split.test=dev"]))
         for job, extra in (("surface", []), ("syntax_heads", []), ("head_similarity", [])):
             runs.append((job, f"EWT {split}", [sys.executable, "analyze.py", f"analysis={job}", f"model={model}",
-                                               "~logger", f"analysis.split={split}", *extra]))
+                                               "~logger", f"split={split}", *extra]))
     for split in ("dev", "train"):
+        # the job binds GUM itself (conf/analysis/coref_heads.yaml)
         runs.append(("coref_heads", f"GUM {split}", [sys.executable, "analyze.py", "analysis=coref_heads",
-                                                      f"model={model}", "data=ud_gum", "~logger",
-                                                      f"analysis.split={split}"]))
+                                                      f"model={model}", "~logger", f"split={split}"]))
     return runs
 
 

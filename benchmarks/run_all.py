@@ -11,10 +11,11 @@ Rows carry the device they ran on; run it on a GPU machine too and keep both sum
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+from _common import read_rows  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("extraction", "training", "memory")
@@ -23,7 +24,7 @@ SCRIPTS = ("extraction", "training", "memory")
 def extraction_rows(rows: list[dict]) -> list[list[str]]:
     out = []
     for model in dict.fromkeys(r["model"] for r in rows):
-        by = {r["variant"]: r for r in rows if r["model"] == model}
+        by = {r["variant"]: r for r in rows if r["model"] == model and r.get("split", "dev") == "dev"}
         pipe, bare, naive = by.get("pipeline"), by.get("bare_forward"), by.get("naive_loop")
         if not pipe:
             continue
@@ -36,6 +37,12 @@ def extraction_rows(rows: list[dict]) -> list[list[str]]:
             out.append(["extraction speed-up vs one-sentence loop", "≥ 4", model, dev, f"{x:.2f}", _met(x >= 4)])
         x = pipe["bytes_per_weight"]
         out.append(["cache bytes per stored weight", "≈ 2 (float16)", model, dev, f"{x:.4f}", _met(x < 2.05)])
+        out.append(["extraction sent/s (EWT dev)", "—", model, dev, f"{pipe['sent_per_s']:.1f}", ""])
+    for r in rows:
+        if r.get("split") == "train" and r["variant"] == "pipeline":
+            x = r["peak_rss_mb"]
+            out.append(["extraction peak RSS MB (EWT train)", "< 4,096", r["model"], r["device"], f"{x:.0f}",
+                        _met(x < 4096)])
     return out
 
 
@@ -70,6 +77,7 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "outputs" / "benchmarks")
     parser.add_argument("--skip", nargs="*", default=[], choices=SCRIPTS, help="reuse that script's last results")
     parser.add_argument("--memory-model", default="minilm_l6")
+    parser.add_argument("--causal", nargs="*", default=[], help="causal LMs to time too (EWT dev; EWT train for RSS)")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in SCRIPTS:
@@ -80,9 +88,17 @@ def main() -> None:
             cmd += ["--model", args.memory_model]
         print(f"running {name} benchmark", file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=ROOT)
+        if name == "extraction" and args.causal:
+            # the causal LMs: no naive loop (hours for 30 layers on 2 cores); their RSS on EWT train
+            for split, variants in (("dev", ["bare_forward", "pipeline"]), ("train", ["pipeline"])):
+                out = args.out_dir / f"extraction-causal-{split}.md"
+                subprocess.run([sys.executable, str(ROOT / "benchmarks" / "extraction.py"), "--models", *args.causal,
+                                "--split", split, "--variants", *variants, "--out", str(out)], check=True, cwd=ROOT)
     table = []
-    loaded = {n: json.loads((args.out_dir / f"{n}.json").read_text()) for n in SCRIPTS
+    loaded = {n: read_rows(args.out_dir / f"{n}.json") for n in SCRIPTS
               if (args.out_dir / f"{n}.json").is_file()}
+    for extra in sorted(args.out_dir.glob("extraction-causal-*.json")):
+        loaded.setdefault("extraction", []).extend(read_rows(extra))
     table += extraction_rows(loaded.get("extraction", []))
     table += training_rows(loaded.get("training", []))
     table += memory_rows(loaded.get("memory", []), args.memory_model)

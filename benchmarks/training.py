@@ -2,7 +2,13 @@
 training on EWT dev and on EWT train (peak RSS should not grow with the corpus).
 
     PROBING_DATA_DIR=../shared/data python benchmarks/training.py [--models minilm_l6 mpnet_base]
-        [--probe attn_plus_glove] [--out outputs/benchmarks/training.md]
+        [--probe attn_plus_glove] [--splits dev train] [--epochs 2] [--workers 0]
+        [--out outputs/benchmarks/training.md]
+
+An epoch's time runs from Lightning's on_train_epoch_start to on_train_epoch_end, so it includes
+the validation pass over EWT dev at the epoch's end; the best of ``--epochs`` epochs is reported,
+because epoch times on a shared 2-core machine vary by 10-25%. Peak RSS is the process's (and,
+with loader workers, the largest worker's, reported apart).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
     with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True, overrides=[
             f"model={model}", f"probe={probe}", "~logger", "callbacks=none", f"trainer.max_epochs={epochs}",
-            f"datamodule.splits.train={train_split}", f"datamodule.num_workers={workers}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
+            f"split.train={train_split}", f"datamodule.num_workers={workers}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
             "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false"])
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
@@ -70,6 +76,7 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
     return {"model": model, "probe": probe, "train_split": train_split, "threads": threads,
             "workers": workers, "sentences": timer.sentences, "epoch_seconds": best, "sent_per_s": timer.sentences / best,
             "val_uas": metrics.get("val/uas"), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else None,
             "device": "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"}
 
 

@@ -2,46 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from probing.analysis.jobs import Context
+from probing.analysis.base import Context
+from probing.tracking import finish_wandb, start_wandb, sweep_group
+from probing.writer import Writer, plain
 
 log = logging.getLogger(__name__)
 
 
-def _wandb_run(cfg: DictConfig):
-    node = (cfg.get("logger") or {}).get("wandb")
-    if node is None:
-        return None
-    try:
-        tags = [f"analysis:{cfg.analysis._target_.rsplit('.', 1)[-1]}", f"model:{cfg.model.name}", f"data:{cfg.data.name}"]
-        logger = instantiate(node, tags=tags)
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        return logger.experiment
-    except Exception as e:  # noqa: BLE001  (a broken W&B install must not cost the analysis)
-        log.warning("W&B logger unavailable (%s); continuing without it", e)
-        return None
-
-
 def analyze(cfg: DictConfig) -> dict:
+    """Run ``cfg.analysis`` on ``cfg.model`` / ``cfg.data`` / ``cfg.split``; returns the job's
+    summary (also written to ``summary.json``)."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    job = instantiate(cfg.analysis)
-    run = _wandb_run(cfg)
+    # plain lists and dicts in the job: a ListConfig would leak into numpy and the job's JSON
+    job = instantiate(cfg.analysis, _convert_="all")
+    tags = [f"analysis:{type(job).__name__}", f"model:{cfg.model.name}", f"data:{cfg.data.name}"]
+    logger = start_wandb((cfg.get("logger") or {}).get("wandb"), tags, sweep_group(),
+                         OmegaConf.to_container(cfg, resolve=True))
+    writer = Writer(out, logger.experiment if logger is not None else None)
     ctx = Context(instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract),
-                  cfg.paths.attention_cache, out, run)
+                  cfg.paths.attention_cache, cfg.split, out, writer)
     try:
         section = job.run(ctx)
-        (out / "summary.json").write_text(json.dumps({"title": section.title, **section.summary}, indent=1, default=str))
+        writer.json("summary", {"title": section.title, **section.summary})
         log.info("%s: %s", section.title, section.markdown.splitlines()[-1][:300])
-        return section.summary
+        return plain(section.summary)
     finally:
-        if run is not None:
-            import wandb
-
-            wandb.finish()
+        finish_wandb(logger)

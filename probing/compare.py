@@ -1,8 +1,9 @@
-"""Gather finished runs' ``metrics.json`` into one table (markdown + CSV) and a bar plot.
+"""Gather finished runs' ``metrics.json`` into one table (CSV + Markdown) and a bar plot
+(PNG + SVG + PDF), through the project's one writer.
 
     python -m probing.compare outputs/train/multiruns/2026-11-25_10-00-00 [more dirs] [--out DIR]
 
-Runs are grouped by model, data and probe; seeds become mean ± std.
+Runs are grouped by model, data and probe; seeds become mean and std (in %).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from probing.writer import Writer
 
 KEYS = ["model", "random_init", "data", "probe_config"]
 ORDER = ["right_branching", "distances_plus_glove", "random_init_attn_plus_glove", "attn_only", "attn_plus_glove"]
@@ -45,29 +45,31 @@ def summarise(runs: pd.DataFrame, metrics=("val/uas", "test/uas", "val/las", "te
     return table.sort_values(["model", "data", "probe_config"], key=lambda c: c.map(rank).fillna(99) if c.name == "probe_config" else c)
 
 
-def markdown(table: pd.DataFrame) -> str:
+def rows(table: pd.DataFrame) -> list[dict]:
+    """One row per group: model, data, probe, then each metric's mean and std in %, and seeds."""
     metrics = sorted({c.rsplit(" ", 1)[0] for c in table.columns if c.endswith(" mean")})
-    head = "| model | data | probe | " + " | ".join(metrics) + " | seeds |"
-    lines = [head, "|" + "---|" * (4 + len(metrics))]
+    out = []
     for _, r in table.iterrows():
-        model = r["model"] + (" (random init)" if r["random_init"] else "")
-        cells = []
+        row = {"model": r["model"] + (" (random init)" if r["random_init"] else ""), "data": r["data"],
+               "probe": r["probe_config"]}
         for m in metrics:
             mean, std = r[f"{m} mean"], r[f"{m} std"]
-            cells.append("" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * (0 if pd.isna(std) else std):.1f}")
-        lines.append(f"| {model} | {r['data']} | {r['probe_config']} | " + " | ".join(cells) + f" | {r['seeds']} |")
-    return "\n".join(lines)
+            row[f"{m} mean"] = None if pd.isna(mean) else 100 * mean
+            # one seed has no spread: shown as 0, as a single run's std is
+            row[f"{m} std"] = None if pd.isna(mean) else 100 * (0.0 if pd.isna(std) else float(std))
+        row["seeds"] = int(r["seeds"])
+        out.append(row)
+    return out
 
 
-def bar_plot(table: pd.DataFrame, path: Path, metric: str = "test/uas") -> None:
+def bar_plot(table: pd.DataFrame, metric: str = "test/uas") -> Figure:
     labels = [f"{r['model']}\n{r['probe_config']}" for _, r in table.iterrows()]
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))
+    fig = Figure(figsize=(max(6, 0.9 * len(labels)), 4), layout="constrained")
+    ax = fig.subplots()
     ax.bar(range(len(labels)), 100 * table[f"{metric} mean"], yerr=100 * table[f"{metric} std"].fillna(0), capsize=3)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel(f"{metric} (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -75,14 +77,10 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("dirs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="default: the first directory")
     args = parser.parse_args(argv)
-    out = args.out or args.dirs[0]
-    out.mkdir(parents=True, exist_ok=True)
-    runs = collect(args.dirs)
-    table = summarise(runs)
-    text = markdown(table)
-    (out / "compare.md").write_text(text + "\n")
-    table.to_csv(out / "compare.csv", index=False)
-    bar_plot(table, out / "compare.png")
+    writer = Writer(args.out or args.dirs[0])
+    table = summarise(collect(args.dirs))
+    text = writer.table("compare", rows(table), digits=1)
+    writer.figure(bar_plot(table), "compare")
     print(text)
     return table
 

@@ -8,12 +8,13 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
 from probing.attention import extract as ex
+from probing.attention import store as st
 from probing.attention.cache import AttentionCache, CacheError, CacheWriter
-from probing.attention.encoders import BundledMiniLM, BundledMPNet, EncoderUnavailableError, HubEncoder
+from probing.attention.encoders import BundledMiniLM, BundledMPNet, EncoderUnavailableError, HFEncoder
 from probing.data.conllu_reader import TreebankError, read_conllu
 from probing.data.corpus import DataRootError
 from probing.data.glove import GloveError, load_glove
-from probing.data.text_readers import read_semeval
+from probing.data.text_readers import read_semeval, read_triplets
 from probing.training import train
 
 from .conftest import compose_cfg
@@ -99,13 +100,13 @@ def test_malformed_semeval_line(tmp_path, line, message):
 
 def test_overlong_sentences_are_skipped_and_counted_or_refused(tmp_path):
     cfg = compose_cfg("extract", ["model=tiny_random", "data=tiny", "split=train", "extract.max_length=10"], tmp_path)
-    result = ex.run(cfg)
+    result = st.run(cfg)
     assert result["skipped"] > 0 and result["stored"] + result["skipped"] == result["sentences"]
     assert all("longer than 10 pieces" in why for why in result["skip_reasons"])
     cfg = compose_cfg("extract", ["model=tiny_random", "data=tiny", "split=train", "extract.max_length=9",
                                   "extract.on_overlong=error"], tmp_path)
     with pytest.raises(ex.ExtractionError, match=r"tiny-train\.conllu: sentence \S+ has \d+ word pieces, over the limit"):
-        ex.run(cfg)
+        st.run(cfg)
 
 
 @pytest.mark.parametrize("group, name", [("model", "bert_tiny_xyz"), ("data", "ud_klingon"), ("probe", "attn_magic")])
@@ -143,7 +144,7 @@ def test_missing_glove_package_says_how_to_install(monkeypatch):
 def test_hub_model_without_the_hub_gets_a_one_line_hint():
     # conftest sets HF_HUB_OFFLINE=1, as on these machines
     with pytest.raises(EncoderUnavailableError, match="Offline, use model=mpnet_base"):
-        HubEncoder(name="bert_x", hub_name="no-such-org/no-such-model-xyz").load()
+        HFEncoder(name="bert_x", path="no-such-org/no-such-model-xyz", family="encoder").load()
 
 
 def test_glove_text_of_the_wrong_dimension_names_the_line(tmp_path):
@@ -210,6 +211,67 @@ def test_wandb_unavailable_warns_and_the_run_goes_on(tmp_path, monkeypatch, capl
     cfg = compose_cfg("train", ["model=tiny_random", "data=tiny", "probe=attn_only", "logger=wandb",
                                 "trainer.max_epochs=1"], tmp_path)
     metrics = train(cfg)
-    assert "W&B logger unavailable" in caplog.text and "the run continues without it" in caplog.text
-    assert 0 <= metrics["test/uas"] <= 1
+    assert "W&B unavailable" in caplog.text and "the run goes on without it" in caplog.text
     assert (tmp_path / "run" / "metrics.json").is_file()
+    # and the run is the one it would have been without W&B
+    plain = compose_cfg("train", ["model=tiny_random", "data=tiny", "probe=attn_only", "~logger",
+                                  "trainer.max_epochs=1"], tmp_path / "plain")
+    assert metrics == train(plain)
+
+
+# ASTE triplet lines: kind (the skip reason) -> (line, message); GOOD_TRIPLETS is line 1
+GOOD_TRIPLETS = "Great food .####[([1], [0], 'POS')]\n"
+TRIPLETS = {
+    "missing ####": ("Great food .[([1], [0], 'POS')]", "expected 'sentence####[triplets]', found 0 '####'"),
+    "unparseable triplets": ("Great food .####[([1], [0], 'POS')", "triplet list is not a Python literal"),
+    "not a list": ("Great food .####([1], [0], 'POS')", "expected a list of triplets, found tuple"),
+    "code, not data": ("Great food .####[__import__('os').getcwd()]", "triplet list is not a Python literal"),
+    "wrong tuple shape": ("Great food .####[([1], [0])]", "triplet 1 is ([1], [0]), not (aspect, opinion, sentiment)"),
+    "non-integer index": ("Great food .####[([1], ['0'], 'POS')]", "triplet 1 opinion span ['0'] is not a list"),
+    "unknown sentiment": ("Great food .####[([1], [0], 'POSITIVE')]", "triplet 1 has sentiment 'POSITIVE'"),
+    "index out of range": ("Great food .####[([1], [0], 'POS'), ([3], [0], 'NEG')]",
+                           "triplet 2 aspect index 3 is out of range (sentence has 3 words)"),
+    "empty span": ("Great food .####[([1], [], 'POS')]", "triplet 1 opinion span is empty"),
+    "no words": ("  ####[([1], [0], 'POS')]", "sentence has no words"),
+}
+TRIPLET_KIND = {"not a list": "unparseable triplets", "code, not data": "unparseable triplets",
+                "non-integer index": "wrong tuple shape"}
+
+
+@pytest.mark.parametrize("problem", sorted(TRIPLETS))
+def test_malformed_triplet_line_names_file_line_and_problem(tmp_path, problem):
+    line, message = TRIPLETS[problem]
+    path = tmp_path / "t.txt"
+    path.write_text(GOOD_TRIPLETS + line + "\n")
+    with pytest.raises(TreebankError) as err:
+        read_triplets(path)
+    assert str(err.value).startswith(f"{path}:2: ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("problem", sorted(TRIPLETS))
+def test_malformed_triplet_line_can_be_skipped_and_is_counted(tmp_path, problem):
+    path = tmp_path / "t.txt"
+    path.write_text(GOOD_TRIPLETS + TRIPLETS[problem][0] + "\n" + GOOD_TRIPLETS)
+    sentences, report = read_triplets(path, on_error="skip")
+    assert [s.sent_id for s in sentences] == ["t.txt:1", "t.txt:3"]
+    assert report.skipped == {TRIPLET_KIND.get(problem, problem): 1} and "skipped 1" in report.summary()
+
+
+def test_skipped_triplet_lines_are_counted_by_reason(tmp_path, caplog):
+    path = tmp_path / "t.txt"
+    bad = [TRIPLETS[p][0] for p in ("empty span", "unknown sentiment", "empty span")]
+    path.write_text(GOOD_TRIPLETS + "\n".join(bad) + "\n")
+    with caplog.at_level("INFO"):
+        sentences, report = read_triplets(path, on_error="skip")
+    assert len(sentences) == 1
+    assert "read 1 sentences, skipped 3 (2 empty span, 1 unknown sentiment)" in report.summary()
+    assert report.summary() in caplog.text and "t.txt:2: triplet 1 opinion span is empty" in caplog.text
+
+
+def test_bad_on_error_and_empty_triplet_file(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("\n")
+    with pytest.raises(TreebankError, match=r"t\.txt:1: file holds no sentences"):
+        read_triplets(path)
+    with pytest.raises(ValueError, match="on_error must be 'error' or 'skip'"):
+        read_triplets(path, on_error="ignore")

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from probing.attention import extract as ex
 from probing.attention import shards
+from probing.attention import store as st
 from probing.attention.cache import AttentionCache, CacheError
 
 from .conftest import ROOT, TINY, compose_cfg
@@ -28,7 +29,7 @@ def assert_same_cache(a: AttentionCache, b: AttentionCache):
 @pytest.fixture
 def single(tmp_path):
     cfg = compose_cfg("extract", TINY + SMALL_BATCHES + [f"paths.attention_cache={tmp_path / 'single'}"], tmp_path)
-    return AttentionCache(ex.run(cfg)["cache_dir"])
+    return AttentionCache(st.run(cfg)["cache_dir"])
 
 
 def shard_cfg(tmp_path, *overrides):
@@ -39,38 +40,38 @@ def shard_cfg(tmp_path, *overrides):
 def test_shards_merge_into_the_single_process_cache(tmp_path, single):
     stored = []
     for s in (0, 1, 2):
-        result = ex.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=3"))
+        result = st.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=3"))
         stored.append(result["stored"])
     assert sum(stored) == 8 and all(stored)  # 4 batches over 3 shards: 2 + 1 + 1 batches
-    merged = AttentionCache(ex.run(shard_cfg(tmp_path, "num_shards=3"))["cache_dir"], verify=True)
+    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=3"))["cache_dir"], verify=True)
     assert_same_cache(merged, single)
     assert merged.meta["merged_from_shards"] == 3
     assert not shards.shard_root(merged.dir).exists()  # merged, so the shards are gone
-    again = ex.run(shard_cfg(tmp_path, "shard=1", "num_shards=3"))  # a shard re-run after the merge
+    again = st.run(shard_cfg(tmp_path, "shard=1", "num_shards=3"))  # a shard re-run after the merge
     assert again["cache_dir"] == str(merged.dir) and not shards.shard_root(merged.dir).exists()
 
 
 def test_a_missing_shard_is_named_and_nothing_is_merged(tmp_path):
-    ex.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))
+    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))
     with pytest.raises(CacheError, match=r"shard\(s\) 1 \(.*\) of 2 are missing or incomplete"):
-        ex.run(shard_cfg(tmp_path, "num_shards=2"))
+        st.run(shard_cfg(tmp_path, "num_shards=2"))
     with pytest.raises(ValueError, match="shard must be an integer in 0..1"):
-        ex.run(shard_cfg(tmp_path, "shard=2", "num_shards=2"))
+        st.run(shard_cfg(tmp_path, "shard=2", "num_shards=2"))
 
 
 def test_train_and_analyze_merge_a_finished_shard_set_instead_of_extracting(tmp_path, single, monkeypatch):
     for s in (0, 1):
-        ex.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=2"))
-    monkeypatch.setattr(ex, "build_cache", lambda *a, **k: pytest.fail("extracted although shards were there"))
+        st.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=2"))
+    monkeypatch.setattr(st, "build", lambda *a, **k: pytest.fail("extracted although shards were there"))
     cfg = shard_cfg(tmp_path)
-    cache, _ = ex.get_attention(instantiate(cfg.model), instantiate(cfg.data), "train", instantiate(cfg.extract),
+    cache, _ = st.open_split(instantiate(cfg.model), instantiate(cfg.data), "train", instantiate(cfg.extract),
                                 cfg.paths.attention_cache)
     assert_same_cache(cache, single)
 
 
 def test_a_killed_shard_resumes_and_finished_shards_are_not_recomputed(tmp_path, single, monkeypatch):
-    ex.run(shard_cfg(tmp_path, "shard=0", "num_shards=2", "extract.flush_every=1"))
-    real = ex.forward_attention
+    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2", "extract.flush_every=1"))
+    real = ex.forward_layers
     calls = []
 
     def die_on_second_batch(*args):
@@ -79,23 +80,23 @@ def test_a_killed_shard_resumes_and_finished_shards_are_not_recomputed(tmp_path,
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(ex, "forward_attention", die_on_second_batch)
+    monkeypatch.setattr(ex, "forward_layers", die_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
-        ex.run(shard_cfg(tmp_path, "shard=1", "num_shards=2", "extract.flush_every=1"))
+        st.run(shard_cfg(tmp_path, "shard=1", "num_shards=2", "extract.flush_every=1"))
     calls.clear()
-    monkeypatch.setattr(ex, "forward_attention", lambda *a: (calls.append(1), real(*a))[1])
-    ex.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))  # finished: no forward at all
+    monkeypatch.setattr(ex, "forward_layers", lambda *a: (calls.append(1), real(*a))[1])
+    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))  # finished: no forward at all
     assert calls == []
-    ex.run(shard_cfg(tmp_path, "shard=1", "num_shards=2"))  # its first batch was flushed: one left
+    st.run(shard_cfg(tmp_path, "shard=1", "num_shards=2"))  # its first batch was flushed: one left
     assert len(calls) == 1
-    merged = AttentionCache(ex.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"])
+    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"])
     assert_same_cache(merged, single)
 
 
 @pytest.mark.slow
 def test_joblib_multirun_over_shards_then_merge(tmp_path, single):
     cache_root = tmp_path / "sharded"
-    cmd = [sys.executable, "-m", "probing.attention.extract", "-m", *TINY, *SMALL_BATCHES,
+    cmd = [sys.executable, "extract.py", "-m", *TINY, *SMALL_BATCHES,
            f"paths.attention_cache={cache_root}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
            "shard=0,1", "num_shards=2", "hydra/launcher=local"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -103,7 +104,7 @@ def test_joblib_multirun_over_shards_then_merge(tmp_path, single):
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
     summaries = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").rglob("extraction.json"))]
     assert [s["shard"] for s in summaries] == [0, 1] and sum(s["stored"] for s in summaries) == 8
-    merged = AttentionCache(ex.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"], verify=True)
+    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"], verify=True)
     assert_same_cache(merged, single)
 
 
@@ -127,7 +128,7 @@ def test_slurm_launcher_config_submits_one_gpu_job_per_shard(tmp_path, monkeypat
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu-a100", 1, 30)
     script = slurm._make_sbatch_string(
-        command="python -m probing.attention.extract shard=0 num_shards=4", folder=tmp_path,
+        command="python extract.py shard=0 num_shards=4", folder=tmp_path,
         job_name=launcher.name, partition=launcher.partition, time=launcher.timeout_min, nodes=launcher.nodes,
         ntasks_per_node=launcher.tasks_per_node, cpus_per_task=launcher.cpus_per_task,
         gpus_per_node=launcher.gpus_per_node, mem=f"{launcher.mem_gb}GB", signal_delay_s=launcher.signal_delay_s,

@@ -1,44 +1,121 @@
-"""train.py through Hydra's compose API on the tiny encoder and treebank, for every probe."""
+"""train.py through Hydra's compose API on the tiny encoder and treebanks, for every probe."""
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hydra.utils import instantiate
 
+import probing.probes.datamodule as datamodule
 from probing.compare import main as compare_main
-from probing.training import train
+from probing.probes.tasks import DependencyTask
+from probing.training import caveat, train
 
 from .conftest import CONF, ROOT, TINY
 
 PROBES = sorted(p.stem for p in (Path(CONF) / "probe").glob("*.yaml"))
+ATTENTION_FREE = ["distances_plus_glove", "nearest_opinion", "right_branching"]
+# each probe on the data it is for; the values are regressions of seed 0 on the tiny random
+# encoder (hand-counted for the rules: see the tests below), over 19 dev and 22 test words. Two
+# epochs at lr 0.002 from the released random init leave the learned probes near chance here;
+# tests/probes shows that they learn.
+DATA = {"nearest_opinion": "data=tiny_triplets"}
+EXPECTED = {
+    "attn_only": {"val/uas": 2 / 19, "test/uas": 1 / 22},
+    "attn_plus_glove": {"val/uas": 1 / 19, "test/uas": 3 / 22},
+    "distances_plus_glove": {"val/uas": 5 / 19, "test/uas": 4 / 22},
+    "nearest_opinion": {"val/acc": 1.0, "test/acc": 1.0},
+    "random_init_attn_plus_glove": {"val/uas": 1 / 19, "test/uas": 3 / 22},
+    "right_branching": {"val/uas": 8 / 19, "test/uas": 9 / 22},
+}
 
 
 @pytest.mark.parametrize("probe", PROBES)
 def test_every_probe_trains_validates_and_tests(probe, compose_tiny):
-    cfg = compose_tiny("train", f"probe={probe}", "~logger", "trainer.max_epochs=2")
+    cfg = compose_tiny("train", f"probe={probe}", "~logger", "trainer.max_epochs=2", *DATA.get(probe, "").split())
     metrics = train(cfg)
-    assert 0.0 <= metrics["val/uas"] <= 1.0 and 0.0 <= metrics["test/uas"] <= 1.0
+    accuracy = {k: v for k, v in metrics.items() if not k.endswith("/loss")}
+    assert accuracy == pytest.approx(EXPECTED[probe])
+    # a loss only where something is learned
+    assert ("val/loss" in metrics) == (probe not in ("nearest_opinion", "right_branching"))
     record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert record["test/uas"] == pytest.approx(metrics["test/uas"]) and record["probe_config"] == probe
+    assert {k: record[k] for k in metrics} == pytest.approx(metrics) and record["probe_config"] == probe
     assert record["random_init"] == (probe == "random_init_attn_plus_glove")
-    assert (Path(cfg.paths.output_dir) / "per_relation_uas.csv").read_text().startswith("relation,uas,count\n")
+    assert cfg.optimized_metric == ("val/acc" if probe == "nearest_opinion" else "val/uas")
+    table = Path(cfg.paths.output_dir) / "per_relation_uas.csv"
+    assert table.is_file() == (probe != "nearest_opinion")
+    if table.is_file():
+        assert table.read_text().startswith("relation,uas,count\n")
 
 
 def test_right_branching_scores_the_hand_counted_uas(compose_tiny):
     # tiny-test, punctuation left out: 4/9 (The->pasta, was->overcooked, the->sauce, was->delicious),
     # 2/5 (Nobody->expected, Spanish->Inquisition), 3/8 (been->renovating, the->kitchen, since->March)
     metrics = train(compose_tiny("train", "probe=right_branching", "~logger"))
-    assert metrics["test/uas"] == pytest.approx(9 / 22)
+    assert metrics == {"val/uas": pytest.approx(8 / 19), "test/uas": pytest.approx(9 / 22)}
+
+
+@pytest.mark.parametrize("probe", ATTENTION_FREE)
+def test_attention_free_probes_extract_nothing(probe, compose_tiny, monkeypatch):
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("an attention-free probe asked for attention")
+
+    monkeypatch.setattr(datamodule, "open_split", no_extraction)
+    cfg = compose_tiny("train", f"probe={probe}", "~logger", "trainer.max_epochs=1")
+    train(cfg)
+    assert not Path(cfg.paths.attention_cache).exists()
+    assert "No attention" in json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["caveat"]
+
+
+def test_aspect_opinion_task(compose_tiny):
+    # tiny_triplets dev, right-branching (the word after the aspect): pizza->was, staff->were,
+    # coffee->",", burger->"." all wrong; test: only falafel->excellent right of 5 aspects
+    rb = train(compose_tiny("train", "data=tiny_triplets", "probe=right_branching", "~logger"))
+    assert rb == {"val/acc": 0.0, "test/acc": pytest.approx(1 / 5)}
+    cfg = compose_tiny("train", "data=tiny_triplets", "probe=attn_plus_glove", "~logger", "trainer.max_epochs=2")
+    metrics = train(cfg)
+    assert set(metrics) == {"val/loss", "val/acc", "test/loss", "test/acc"}
+    assert cfg.optimized_metric == "val/acc" and cfg.callbacks.model_checkpoint.monitor == "val/acc"
+    assert not (Path(cfg.paths.output_dir) / "per_relation_uas.csv").exists()
+    with pytest.raises(ValueError, match="no labels"):
+        train(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "probe.predict_labels=true", "~logger"))
+    with pytest.raises(ValueError, match="optimized_metric"):
+        train(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "optimized_metric=val/uas", "~logger"))
+
+
+def test_caveat_names_the_encoder_and_the_data(compose_tiny):
+    # the encoder's own caveat (no weights are loaded for it), the data's task and GloVe's size
+    cfg = compose_tiny("train", "model=bert_base_uncased", "probe=attn_only")
+    encoder = instantiate(cfg.model)
+    dm = SimpleNamespace(attention=True, encoder=encoder, task=DependencyTask(), glove=SimpleNamespace(dim=50),
+                         corpus=instantiate(cfg.data))
+    text = caveat(cfg, dm)
+    assert text.startswith(encoder.caveat()) and "sentence-embedding" not in text
+    assert "Data `tiny` (14 hand-written sentences for tests and smoke runs); the probe predicts each word's " \
+        "syntactic head" in text and "50-d GloVe" in text
+    dm.attention, dm.glove = False, None
+    assert caveat(cfg, dm).startswith("No attention") and "no GloVe" in caveat(cfg, dm)
 
 
 def test_labels_give_las_and_per_relation_rows(compose_tiny):
     cfg = compose_tiny("train", "probe=attn_only", "probe.predict_labels=true", "probe.decode=mst", "~logger")
     metrics = train(cfg)
-    assert 0 <= metrics["test/las"] <= metrics["test/uas"]
+    assert {k: v for k, v in metrics.items() if not k.endswith("loss")} == pytest.approx(
+        {"val/uas": 1 / 19, "val/las": 0.0, "test/uas": 1 / 22, "test/las": 0.0})
     rows = (Path(cfg.paths.output_dir) / "per_relation_uas.csv").read_text().splitlines()[1:]
     assert sum(int(r.split(",")[2]) for r in rows) == 22
+
+
+def test_old_probe_options_still_run(compose_tiny):
+    # this code before issue 10: ROOT from start/end, self masked, zero/nn.Linear init, clipped ReLU distances
+    old = ["probe.net.init=pytorch", "probe.mask_self=true", "probe.loss=query_mean", "~logger", "trainer.max_epochs=1"]
+    train(compose_tiny("train", "probe=attn_plus_glove", "probe.net.root=start_end", *old))
+    train(compose_tiny("train", "probe=distances_plus_glove", "probe.net.features=clipped",
+                       "probe.net.activation=relu", *old))
 
 
 def test_random_init_probe_reads_its_own_cache(compose_tiny):
@@ -52,6 +129,7 @@ def test_random_init_probe_reads_its_own_cache(compose_tiny):
 def test_experiment_and_debug_configs_run(compose_tiny):
     cfg = compose_tiny("train", "experiment=clark19_table3", "model=tiny_random", "data=tiny", "~logger")
     assert cfg.trainer.max_epochs == 1 and cfg.datamodule.batch_size == 1 and cfg.probe.optimizer.lr == 0.002
+    assert cfg.probe.loss == "sentence_sum" and cfg.probe.mask_self is False and cfg.probe.net.root == "released"
     train(cfg)
     debug = compose_tiny("train", "debug=default")
     assert debug.trainer.fast_dev_run is True and not debug.get("logger")
@@ -64,6 +142,15 @@ def test_same_seed_same_metrics(compose_tiny):
     assert first == again
 
 
+def _read_when_written(path: Path, marker: bytes, seconds: float = 60) -> bytes:
+    """wandb's service process may still be writing the record file when finish() returns (seen
+    on a loaded machine): wait for the summary to land."""
+    deadline = time.monotonic() + seconds
+    while marker not in (data := path.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return data
+
+
 def test_wandb_offline_run_records_config_and_summary(compose_tiny):
     cfg = compose_tiny("train", "probe=attn_only", "logger=wandb", "trainer.max_epochs=1")
     metrics = train(cfg)
@@ -72,7 +159,7 @@ def test_wandb_offline_run_records_config_and_summary(compose_tiny):
     # wandb 0.31 keeps an offline run's config and summary as protobuf records in run-*.wandb
     # (what `wandb sync` uploads); protobuf stores strings as plain UTF-8
     (record,) = runs[0].glob("run-*.wandb")
-    data = record.read_bytes()
+    data = _read_when_written(record, b"test/uas")
     assert b"probing.probes.AttnOnly" in data and b"model:tiny_random" in data
     assert b"test/uas" in data and repr(metrics["test/uas"]).encode() in data
     assert list((runs[0] / "files" / "media" / "table" / "test").glob("per_relation_uas_*.table.json"))

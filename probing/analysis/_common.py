@@ -1,10 +1,14 @@
-"""Small helpers shared by the analysis modules: head names, map checks, Markdown tables."""
+"""Small helpers shared by the analysis modules: head names, map checks, token labels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+
+from probing.attention.layout import Layout
+
+BOTH = Layout(True, True)
 
 
 def head_name(k: int, num_heads: int) -> str:
@@ -27,45 +31,24 @@ def head_layers(num_layers: int, num_heads: int) -> np.ndarray:
     return np.repeat(np.arange(1, num_layers + 1), num_heads)
 
 
-def as_maps(maps, num_words: int | None = None, dtype=np.float64) -> np.ndarray:
+def as_maps(maps, num_words: int | None = None, layout: Layout = BOTH, dtype=np.float64) -> np.ndarray:
     """Copy one sentence's word-level maps (possibly a float16 memmap) into RAM.
 
-    Returns ``(K, T, T)``; checks ``T == num_words + 2`` when ``num_words`` is given.
+    Returns ``(K, T, T)``; checks ``T == layout.num_tokens(num_words)`` when ``num_words`` is given.
     """
     a = np.array(maps, dtype=dtype)  # always a copy: callers may write into it
     if a.ndim != 3 or a.shape[1] != a.shape[2]:
         raise ValueError(f"maps must be (K, T, T), got {a.shape}")
-    if num_words is not None and a.shape[-1] != num_words + 2:
+    if num_words is not None and a.shape[-1] != layout.num_tokens(num_words):
         raise ValueError(
             f"maps cover {a.shape[-1]} tokens but the sentence has {num_words} words "
-            f"(+2 special tokens expected)"
+            f"({layout.num_tokens(num_words)} tokens expected with the {layout.describe()} layout)"
         )
     return a
 
 
-def with_specials(words: Sequence[str], num_tokens: int, start="[CLS]", end="[SEP]") -> list:
-    """Token labels of length ``T``: ``words`` as given if already ``T`` long, else wrapped."""
-    words = [str(w) for w in words]
-    if len(words) == num_tokens:
-        return words
-    if len(words) + 2 == num_tokens:
-        return [start, *words, end]
-    raise ValueError(f"{len(words)} words do not fit maps over {num_tokens} tokens")
-
-
-def to_markdown(
-    rows: list[dict], columns: Sequence[str] | None = None, digits: int = 1, percent: bool = True
-) -> str:
-    """Render a list of dicts as a Markdown table; floats as percentages when ``percent``."""
-    if not rows:
-        return ""
-    columns = list(columns or rows[0].keys())
-
-    def fmt(v):
-        if isinstance(v, (float, np.floating)):
-            return f"{100 * v if percent else v:.{digits}f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+def token_labels(words: Sequence[str], layout: Layout = BOTH, start: str | None = "[CLS]",
+                 end: str | None = "[SEP]") -> list[str]:
+    """The ``T`` labels of a map's rows/columns: the words with the layout's special tokens."""
+    return ([start or "<start>"] if layout.start else []) + [str(w) for w in words] + (
+        [end or "<end>"] if layout.end else [])

@@ -1,8 +1,9 @@
 """Table 2: coreference antecedent selection from attention, on GUM ``Entity=`` brackets.
 
 Documents are read by the model as chunks of whole sentences (:func:`document_chunks`), so the
-attention comes per chunk: ``maps`` (K, T, T) over the chunk's concatenated words, T = words + 2.
-Mentions, antecedents and baselines are all restricted to one chunk (the attention window).
+attention comes per chunk: ``maps`` (K, T, T) over the chunk's concatenated words, with the
+special tokens where the store's layout puts them. Mentions, antecedents and baselines are all
+restricted to one chunk (the attention window).
 
 Rules:
 - Mention head word: the first word of the span whose gold syntactic head lies outside the span
@@ -11,7 +12,7 @@ Rules:
   is scored between head words); ties between equal head positions go to the later start.
 - A mention is scored when at least one preceding mention in the chunk has the same entity id
   (same document); its antecedents are all such mentions.
-- Attention: the head word of m attends most (over the chunk's words, excluding the start/end
+- Attention: the head word of m attends most (over the chunk's words, excluding the special
   tokens and itself) to the head word of any antecedent.
 - Mention type from the head word's UPOS: PRON -> pronoun, PROPN -> proper, else nominal.
 - Baselines: the nearest preceding mention (any entity), and the nearest preceding mention whose
@@ -24,10 +25,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-from probing.analysis._common import head_name
+from probing.analysis import paper
+from probing.analysis._common import BOTH, head_name
+from probing.analysis.base import Context, Section, layout_of
+from probing.attention.layout import Layout
+from probing.data.corpus import Corpus
+from probing.data.sentence import Sentence
 
 TYPES = ("all", "pronoun", "proper", "nominal")
 TYPE_COLUMNS = {"all": "All", "pronoun": "Pronoun", "proper": "Proper", "nominal": "Nominal"}
@@ -162,8 +169,8 @@ class CorefResult:
 class CorefAccumulator:
     """Streaming counts over ``(maps, sentences_in_chunk)`` pairs."""
 
-    def __init__(self, num_heads_total: int, num_heads: int):
-        self.k, self.num_heads = num_heads_total, num_heads
+    def __init__(self, num_heads_total: int, num_heads: int, layout: Layout = BOTH):
+        self.k, self.num_heads, self.layout = num_heads_total, num_heads, layout
         self.n = np.zeros(len(TYPES))
         self.heads = np.zeros((len(TYPES), num_heads_total))
         self.nearest = np.zeros(len(TYPES))
@@ -171,10 +178,9 @@ class CorefAccumulator:
 
     def update(self, maps, sentences: Sequence) -> None:
         """Add one chunk. If ``maps`` covers fewer words than the sentences (the caller cut the
-        chunk to the model's length), only mentions inside the first T - 2 words count."""
+        chunk to the model's length), only mentions inside the words it covers count."""
         total = sum(len(s) for s in sentences)
-        t = np.shape(maps)[-1]
-        n = t - 2
+        n = self.layout.num_words(np.shape(maps)[-1])
         if n > total:
             raise ValueError(f"maps cover {n} words but the chunk has only {total}")
         mentions = [m for m in parse_mentions(sentences) if m.end < n]
@@ -190,7 +196,8 @@ class CorefAccumulator:
             return
         rows = np.array([m.head for m, _, _ in scored])
         # only the mention-head rows are needed: copy those, not the whole (K, T, T) map
-        a = np.array(np.asarray(maps)[:, rows + 1, 1 : n + 1], dtype=np.float32)  # (K, M, n)
+        first = self.layout.first_word
+        a = np.array(np.asarray(maps)[:, rows + first, first : first + n], dtype=np.float32)  # (K, M, n)
         if a.shape[0] != self.k:
             raise ValueError(f"maps hold {a.shape[0]} heads, expected {self.k}")
         a[:, np.arange(len(rows)), rows] = -np.inf  # a word may not pick itself
@@ -232,14 +239,66 @@ class CorefAccumulator:
 
 
 def coref_accuracies(
-    chunk_pairs: Iterable, num_heads_total: int, *, num_heads: int
+    chunk_pairs: Iterable, num_heads_total: int, *, num_heads: int, layout: Layout = BOTH
 ) -> CorefResult:
     """Table 2 over ``(maps (K, T, T), list_of_sentences_in_chunk)`` pairs (module rules).
 
     ``result.table`` rows: nearest mention, nearest with same head word, the best head (by All),
     and the mention counts; columns All / Pronoun / Proper / Nominal.
     """
-    acc = CorefAccumulator(num_heads_total, num_heads)
+    acc = CorefAccumulator(num_heads_total, num_heads, layout)
     for maps, sentences in chunk_pairs:
         acc.update(maps, sentences)
     return acc.result()
+
+
+def join_chunk(chunk: list[Sentence]) -> Sentence:
+    """A chunk's sentences as one unit of joined words (what the model reads at once)."""
+    return Sentence(words=[w for s in chunk for w in s.words], sent_id=f"{chunk[0].sent_id}+{len(chunk) - 1}",
+                    doc_id=chunk[0].doc_id)
+
+
+def has_entities(sentences: Iterable[Sentence]) -> bool:
+    return any(m and "Entity" in m for s in sentences for m in (s.misc or []))
+
+
+@dataclass
+class CorefJob:
+    """§5, Table 2: antecedent selection accuracy of every head, over document chunks."""
+
+    # tiny-train holds the one coreference chain of the tiny data ("the dog" ... "it")
+    tiny_overrides: ClassVar[list[str]] = ["split=train", "data@analysis.corpus=tiny"]
+    max_words: int = 256
+    corpus: Corpus | None = None  # conf/analysis/coref_heads.yaml binds GUM; null: the run's data
+
+    def run(self, ctx: Context) -> Section:
+        corpus = self.corpus or ctx.corpus
+        acc, num_chunks, skipped = None, 0, 0
+        for part in ctx.split.split("+"):
+            sentences = ctx.sentences(part, corpus)
+            if not has_entities(sentences):
+                raise ValueError(f"{corpus.file(part)}: no Entity= coreference annotation in MISC; "
+                                 "use a corpus with it (analysis.corpus, default data=ud_gum)")
+            chunks = list(document_chunks(sentences, self.max_words))
+            units = [join_chunk(c) for c in chunks]
+            store = ctx.unit_attention(corpus, part, units, f"document chunks of at most {self.max_words} words",
+                                       f"docs{self.max_words}")
+            if acc is None:
+                acc = CorefAccumulator(store.num_maps, store.num_heads, layout_of(store))
+            for i in store.kept:
+                acc.update(store.maps(i), chunks[i])
+            num_chunks, skipped = num_chunks + len(chunks), skipped + len(store.skipped)
+        res = acc.result()
+        rows = [{k: (round(100 * v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in res.table]
+        rows += [{"model": f"paper: {name}", **dict(zip(("All", "Pronoun", "Proper", "Nominal"), vals))}
+                 for name, vals in paper.TABLE2.items()]
+        text = ctx.writer.table("coref_heads", rows, digits=1)
+        summary = {"chunks": num_chunks, "chunks_skipped": skipped, "mentions_scored": int(res.counts[0]),
+                   "best_head": res.best_head, "best_accuracy": float(res.head_accuracy[0].max()),
+                   "nearest_accuracy": float(res.nearest[0]), "same_head_accuracy": float(res.same_head[0])}
+        ctx.writer.json("coref", summary)
+        md = (f"{ctx.caveat(corpus)}\n\nDocuments cut into chunks of whole sentences, at most {self.max_words} "
+              f"words ({num_chunks} chunks, {skipped} over the model's length skipped). A mention's head "
+              "word is the first word of its span whose gold head lies outside the span. Accuracy in %; the paper's "
+              f"rows are CoNLL-2012.\n\n{text}")
+        return Section("Coreference heads (§5, Table 2)", md, [], summary)

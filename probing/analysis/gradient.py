@@ -1,50 +1,68 @@
-"""Fig. 3: gradient of the masked-LM loss with respect to attention weights to [SEP] vs the rest.
+"""Fig. 3: gradient of the LM loss with respect to attention weights, to special vs other keys.
 
 The paper reads [SEP] as a "no-op" because, from layer 5 on, changing the attention to [SEP]
-barely changes BERT's masked-LM loss. We measure, per layer, the mean ``|dL/dα_ij|`` over every
-(head, query row i, key column j) whose key j is the end special token ([SEP] / </s>), and
-separately over every other non-padding key j (including the start token).
+barely changes BERT's masked-LM loss. We measure, per layer, the mean ``|dL/dα_ij|`` over
+(head, real query row i, key j), split by key j into groups:
+
+- ``first``: position 0, i.e. [CLS] / <s> / <bos>, or for a model without a start token its
+  first piece (the attention sink of causal LMs);
+- ``end``: the end special token ([SEP] / </s>), when the layout has one;
+- ``other``: every other non-padding key.
 
 Conventions:
 
-- Word-piece level, one sentence per sequence ``[CLS] pieces [SEP]`` (``is_split_into_words``),
-  truncated to the model's maximum length (truncation keeps the end token).
-- Masking as BERT's pretraining data: ``max(1, round(mask_prob * n))`` of the ``n`` non-special
-  pieces, chosen with a ``torch.Generator`` seeded once with ``seed`` and drawn sentence by
-  sentence in input order (so the masks do not depend on ``batch_size``), are replaced by the
-  mask token; labels are ``-100`` elsewhere. (BERT's 80/10/10 random/keep replacement is not
-  used: every chosen piece becomes the mask token.)
-- Loss: the sum over sentences of each sentence's own mean cross-entropy over its masked pieces.
+- Word-piece level, one sentence per sequence, cut by :func:`probing.attention.pieces.cut` from
+  the running text (words joined by spaces) with the tokenizer's own specials (``add_bos`` may
+  force a <bos> on or off). Sentences longer than the model's maximum length are skipped.
+- Objective ``"mlm"`` (masked LM): masking as BERT's pretraining data: ``max(1, round(mask_prob
+  * n))`` of the ``n`` word pieces, chosen with a ``torch.Generator`` seeded once with ``seed``
+  and drawn sentence by sentence in input order (so the masks do not depend on ``batch_size``),
+  are replaced by the mask token. (BERT's 80/10/10 random/keep replacement is not used.)
+- Objective ``"causal"`` (next-token LM): every word piece at position ``p >= 1`` is a target,
+  predicted from position ``p - 1``; special tokens (a <bos>) and padding never are.
+- Loss: the sum over sentences of each sentence's own mean cross-entropy over its targets.
   Sentences do not interact in the forward pass, so the gradient on sentence b's attention is the
-  gradient of b's own loss whatever else is in the batch; padding rows and columns are left out
-  of both averages. Each sentence's per-layer means are computed first and then averaged over
-  sentences (every sentence weighs the same), so padding and batching do not change the result.
+  gradient of b's own loss whatever else is in the batch.
+- Averages: only pairs (i, j) the model can attend are counted: both real (not padding), and in a
+  causal model ``j <= i`` and, in a sliding-window layer (Gemma's ``layer_types``), ``i - j <
+  sliding_window``. The gradient at a masked pair is not zero (it is ``dL/d out_i · v_j``) but
+  that weight is always 0, so it is no attention the model could change. Each sentence's
+  per-layer means come first, then the mean over sentences (every sentence weighs the same), so
+  padding and batching do not change the result.
 - The model must use eager attention (``attn_implementation="eager"``); SDPA returns no weights.
   In eval mode attention dropout is the identity, so the returned weights are exactly the ones
-  multiplied with the values (``tests/analysis/test_analysis_gradient.py`` checks this with a
-  finite difference).
+  multiplied with the values (the finite-difference tests check this).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from probing.analysis.base import Section
+from probing.attention.layout import Layout
+from probing.attention.pieces import cut
+from probing.data.sentence import Sentence
 
-class NoMLMHeadError(RuntimeError):
-    """The model has no masked-LM head (e.g. a bare ``BertModel``), so there is no MLM loss."""
+log = logging.getLogger(__name__)
 
+OBJECTIVES = ("mlm", "causal")
+GROUPS = ("first", "end", "other")
 
-def has_mlm_head(model) -> bool:
-    """True for ``*ForMaskedLM`` models: an output embedding that maps onto the vocabulary."""
+class NoLMHeadError(RuntimeError):
+    """The model has no LM head (e.g. a bare ``BertModel``), so there is no loss to differentiate."""
+
+def has_lm_head(model) -> bool:
+    """True for ``*ForMaskedLM`` / ``*ForCausalLM`` models: an output embedding onto the vocabulary."""
     try:
         out = model.get_output_embeddings()
     except (AttributeError, NotImplementedError):
-        return False
-    if out is None:
         return False
     weight = getattr(out, "weight", None)
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
@@ -52,12 +70,14 @@ def has_mlm_head(model) -> bool:
         return False
     return int(weight.shape[0]) == int(vocab)
 
+def is_causal_lm(model) -> bool:
+    config = getattr(model, "config", None)
+    return type(model).__name__.endswith("ForCausalLM") or bool(getattr(config, "is_decoder", False))
 
 def _model_name(model) -> str:
     config = getattr(model, "config", None)
     name = getattr(config, "name_or_path", "") or ""
     return f"{name} ({type(model).__name__})" if name else type(model).__name__
-
 
 def _max_length(tokenizer, model) -> int:
     limits = [512]
@@ -69,74 +89,93 @@ def _max_length(tokenizer, model) -> int:
         limits.append(int(pos_max))
     return min(limits)
 
+# ------------------------------------------------------------------------------------ inputs
 
-def mask_sentences(
-    tokenizer,
-    sentences: Sequence[Sequence[str]],
-    mask_prob: float = 0.15,
-    seed: int = 0,
-    max_length: int = 512,
-) -> tuple[list[list[int]], list[list[int]], list[int]]:
-    """Tokenize and mask each sentence: ``(input_ids, labels, kept)`` as unpadded lists.
+@dataclass
+class Encoded:
+    """Unpadded rows for the sentences used. ``labels[b][p]``: the target at piece ``p`` (-100:
+    none); for "causal" it is predicted from ``p - 1``. ``kept``: indices of the sentences used."""
 
-    ``kept`` holds the indices of the sentences used; a sentence with no non-special piece (e.g.
-    empty) is skipped and draws nothing from the generator.
-    """
+    input_ids: list[list[int]]
+    labels: list[list[int]]
+    kept: list[int]
+    layout: Layout
+    skipped: dict[int, str] = field(default_factory=dict)
+
+def _as_sentences(sentences: Sequence) -> list[Sentence]:
+    return [s if isinstance(s, Sentence) else Sentence(words=list(s), sent_id=str(i))
+            for i, s in enumerate(sentences)]
+
+def encode(tokenizer, sentences: Sequence, objective: str = "mlm", add_bos: bool | None = None,
+           mask_prob: float = 0.15, seed: int = 0, max_length: int = 512) -> Encoded:
+    """Cut ``sentences`` (``Sentence`` objects or word lists) into pieces and choose the targets."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
     mask_id = tokenizer.mask_token_id
-    if mask_id is None:
-        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no mask token")
+    if objective == "mlm" and mask_id is None:
+        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no mask token: use objective='causal'")
+    sentences = _as_sentences(sentences)
+    skipped = {i: "no words" for i, s in enumerate(sentences) if len(s) == 0}
+    usable = [i for i in range(len(sentences)) if i not in skipped]
+    pieces = cut(tokenizer, [sentences[i] for i in usable], add_bos)
     generator = torch.Generator().manual_seed(int(seed))
-    all_ids, all_labels, kept = [], [], []
-    for s, words in enumerate(sentences):
-        enc = tokenizer(
-            list(words),
-            is_split_into_words=True,
-            truncation=True,
-            max_length=max_length,
-            return_special_tokens_mask=True,
-        )
-        ids = list(enc["input_ids"])
-        special = list(enc["special_tokens_mask"])
-        if not ids or not special[-1]:
-            raise ValueError(f"sentence {s}: the tokenizer added no end special token")
-        candidates = [p for p, sp in enumerate(special) if not sp]
-        if not candidates:
+    out = Encoded([], [], [], pieces.layout, skipped)
+    for k, s in enumerate(usable):
+        ids, tokens = list(pieces.input_ids[k]), pieces.token_of_piece[k]
+        words = pieces.layout.words(len(sentences[s]))
+        is_word = [words.start <= t < words.stop for t in tokens]
+        if len(ids) > max_length:
+            skipped[s] = f"{len(ids)} pieces, over the model's {max_length}"
             continue
-        num = max(1, int(round(mask_prob * len(candidates))))
-        order = torch.randperm(len(candidates), generator=generator)[:num].tolist()
         labels = [-100] * len(ids)
-        for c in order:
-            p = candidates[c]
-            labels[p] = ids[p]
-            ids[p] = mask_id
-        all_ids.append(ids)
-        all_labels.append(labels)
-        kept.append(s)
-    return all_ids, all_labels, kept
+        if objective == "mlm":
+            candidates = [p for p, w in enumerate(is_word) if w]
+            num = max(1, int(round(mask_prob * len(candidates))))
+            for c in torch.randperm(len(candidates), generator=generator)[:num].tolist():
+                p = candidates[c]
+                labels[p], ids[p] = ids[p], mask_id
+        else:
+            for p in range(1, len(ids)):  # nothing predicts position 0
+                if is_word[p]:
+                    labels[p] = ids[p]
+            if all(x == -100 for x in labels):
+                skipped[s] = "a single piece: nothing to predict"
+                continue
+        out.input_ids.append(ids)
+        out.labels.append(labels)
+        out.kept.append(s)
+    out.skipped = dict(sorted(skipped.items()))
+    return out
 
+def mask_sentences(tokenizer, sentences: Sequence, mask_prob: float = 0.15, seed: int = 0,
+                   max_length: int = 512, add_bos: bool | None = None):
+    """MLM inputs ``(input_ids, labels, kept)`` as unpadded lists (see :func:`encode`)."""
+    enc = encode(tokenizer, sentences, "mlm", add_bos, mask_prob, seed, max_length)
+    return enc.input_ids, enc.labels, enc.kept
 
 def _pad(rows: list[list[int]], value: int, device) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
 
+# ------------------------------------------------------------------------------------ gradients
 
-def attention_gradients(model, input_ids, attention_mask, labels):
-    """One forward/backward pass: ``(loss, attentions, grads)``, both lists of (B, H, T, T).
+def attention_gradients(model, input_ids, attention_mask, labels, objective: str = "mlm"):
+    """One forward/backward pass: ``(loss, attentions, grads)``, both lists of (B, H, P, P).
 
-    ``loss`` is the sum over sentences of each sentence's mean masked-LM cross-entropy; grads are
-    ``d loss / d attention`` for the attention weights the model returns (``output_attentions``).
-    Parameter ``.grad`` fields are not touched.
+    ``labels`` (B, P) as from :func:`encode`. ``loss`` is the sum over sentences of each sentence's
+    mean cross-entropy over its targets; grads are ``d loss / d attention`` for the attention
+    weights the model returns (``output_attentions``). Parameter ``.grad`` fields are not touched.
     """
     with torch.enable_grad():
         out = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
         attentions = list(out.attentions)
         if not attentions or any(a is None for a in attentions):
-            raise RuntimeError(
-                "the model returned no attention weights: load it with attn_implementation='eager'"
-            )
+            raise RuntimeError("the model returned no attention weights: load it with attn_implementation='eager'")
         if not all(a.requires_grad for a in attentions):
             raise RuntimeError("attention weights carry no gradient: are the parameters frozen?")
         logits = out.logits
+        if objective == "causal":  # logits at p - 1 predict the piece at p
+            logits, labels = logits[:, :-1], labels[:, 1:]
         picked = labels != -100
         scores = logits[picked]
         if scores.dtype in (torch.float16, torch.bfloat16):
@@ -151,103 +190,193 @@ def attention_gradients(model, input_ids, attention_mask, labels):
         grads = torch.autograd.grad(loss, attentions)
     return loss.detach(), [a.detach() for a in attentions], [g.detach() for g in grads]
 
+def allowed_pairs(model, width: int, causal: bool, device=None) -> list[torch.Tensor | None]:
+    """Per layer, the (P, P) pairs (row i, key j) the model may attend; ``None``: all of them."""
+    config = model.config
+    layers = int(config.num_hidden_layers)
+    if not causal:
+        return [None] * layers
+    i = torch.arange(width, device=device)[:, None]
+    j = torch.arange(width, device=device)[None, :]
+    tril = j <= i
+    types = getattr(config, "layer_types", None) or ["full_attention"] * layers
+    window = getattr(config, "sliding_window", None)
+    # transformers' sliding_window_overlay: key j is visible from i when j > i - window
+    return [tril & (j > i - window) if t == "sliding_attention" and window else tril for t in types]
 
-def _per_sentence_means(grads, attention_mask) -> tuple[np.ndarray, np.ndarray]:
-    """(B, L) mean |grad| on keys = end token / other real keys, over heads and real rows."""
+def key_groups(attention_mask: torch.Tensor, layout: Layout) -> dict[str, torch.Tensor]:
+    """(B, P) bool key masks per group, for right-padded rows of pieces."""
     valid = attention_mask.bool()
-    lengths = valid.sum(1)
-    width = valid.shape[1]
-    end = torch.nn.functional.one_hot(lengths - 1, width).bool() & valid
-    other = valid & ~end
-    rows = valid[:, None, :, None].to(grads[0].dtype)
-    key_end = end[:, None, None, :].to(grads[0].dtype)
-    key_other = other[:, None, None, :].to(grads[0].dtype)
-    to_sep, to_other = [], []
-    for g in grads:
-        a = g.abs() * rows
-        h = g.shape[1]
-        n = lengths.to(g.dtype)
-        to_sep.append((a * key_end).sum((1, 2, 3)) / (h * n))
-        to_other.append((a * key_other).sum((1, 2, 3)) / (h * n * (n - 1)))
-    return (
-        torch.stack(to_sep, 1).double().cpu().numpy(),
-        torch.stack(to_other, 1).double().cpu().numpy(),
-    )
+    first = torch.zeros_like(valid)
+    first[:, 0] = True
+    groups = {"first": first}
+    if layout.end:
+        groups["end"] = torch.nn.functional.one_hot(valid.sum(1) - 1, valid.shape[1]).bool() & valid
+    groups["other"] = valid & ~torch.stack(list(groups.values())).any(0)
+    return groups
 
+def group_sums(grads, attention_mask, groups, allowed) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per group, ``(sum of |grad|, number of (head, i, j) entries)`` over real, allowed pairs: (B, L) each."""
+    valid = attention_mask.bool()
+    pairs = valid[:, :, None] & valid[:, None, :]  # (B, P, P): row i, key j
+    sums = {g: [] for g in groups}
+    counts = {g: [] for g in groups}
+    for g, allow in zip(grads, allowed):
+        p = pairs if allow is None else pairs & allow
+        # where, not a product: a half-precision or float64 model can leave NaN at masked pairs
+        per_key = torch.where(p[:, None], g.abs().double(), 0.0).sum((1, 2))  # (B, P): over heads, rows
+        n_key = p.sum(1).double() * g.shape[1]
+        for name, keys in groups.items():
+            sums[name].append((per_key * keys).sum(-1))
+            counts[name].append((n_key * keys).sum(-1))
+    return {name: (torch.stack(sums[name], 1).cpu().numpy(), torch.stack(counts[name], 1).cpu().numpy())
+            for name in groups}
 
-def sep_gradient(
-    model,
-    tokenizer,
-    sentences: list[list[str]],
-    mask_prob: float = 0.15,
-    seed: int = 0,
-    batch_size: int = 16,
-    device="cpu",
-) -> dict:
-    """Per layer, mean |dL/dα| on attention to the end token vs to other tokens (Fig. 3).
+def _ratio(s: np.ndarray, n: np.ndarray) -> np.ndarray:
+    return np.divide(s, n, out=np.full_like(s, np.nan), where=n > 0)
 
-    Returns ``to_sep`` and ``to_other`` (L,) averaged over sentences, the per-sentence values
-    ``per_sentence_to_sep`` / ``per_sentence_to_other`` (N, L), ``num_sentences`` (N, the
-    sentences used; ones with no word piece are skipped), ``end_token`` (e.g. "[SEP]"),
-    ``mask_prob`` and ``seed``. Inputs are moved to ``device``; the model must already be there.
-    """
-    if not has_mlm_head(model):
-        raise NoMLMHeadError(
-            f"model {_model_name(model)} has no masked-LM head: sep_gradient needs bert_* from "
-            f"the hub or tiny_random with model.mlm_head=true; no result was written"
+def _run(model, tokenizer, sentences, objective, add_bos, mask_prob, seed, batch_size, device):
+    """Per-sentence group sums and counts ``{group: ((N, L), (N, L))}`` and the :class:`Encoded`."""
+    if not has_lm_head(model):
+        head = "masked-LM" if objective == "mlm" else "causal-LM"
+        raise NoLMHeadError(
+            f"model {_model_name(model)} has no {head} head: the gradient test needs the model loaded "
+            f"with its LM head (spec.load(lm_head=True); tiny_random with model.lm_head=true); no result was written"
         )
-    if not 0.0 < mask_prob <= 1.0:
+    if objective == "causal" and not is_causal_lm(model):
+        raise ValueError(f"objective 'causal' needs a causal LM, not {_model_name(model)}")
+    if objective == "mlm" and is_causal_lm(model):
+        raise ValueError(f"objective 'mlm' needs a masked LM, not the causal {_model_name(model)}")
+    if objective == "mlm" and not 0.0 < mask_prob <= 1.0:
         raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
-    ids, labels, kept = mask_sentences(tokenizer, sentences, mask_prob, seed, _max_length(tokenizer, model))
-    if not ids:
-        raise ValueError("sep_gradient: no sentence has any word piece")
+    enc = encode(tokenizer, sentences, objective, add_bos, mask_prob, seed, _max_length(tokenizer, model))
+    if not enc.input_ids:
+        raise ValueError(f"attention gradient: no usable sentence ({len(enc.skipped)} skipped)")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
     model.eval()  # dropout off: the returned weights are the ones used in the attention product
-    sep_parts, other_parts = [], []
+    parts = []
     try:
-        for start in range(0, len(ids), batch_size):
-            chunk_ids = ids[start : start + batch_size]
-            input_ids = _pad(chunk_ids, pad_id, device)
-            attention_mask = _pad([[1] * len(r) for r in chunk_ids], 0, device)
-            batch_labels = _pad(labels[start : start + batch_size], -100, device)
-            _, _, grads = attention_gradients(model, input_ids, attention_mask, batch_labels)
-            s, o = _per_sentence_means(grads, attention_mask)
-            sep_parts.append(s)
-            other_parts.append(o)
+        for start in range(0, len(enc.input_ids), batch_size):
+            chunk = enc.input_ids[start : start + batch_size]
+            input_ids = _pad(chunk, pad_id, device)
+            attention_mask = _pad([[1] * len(r) for r in chunk], 0, device)
+            labels = _pad(enc.labels[start : start + batch_size], -100, device)
+            _, _, grads = attention_gradients(model, input_ids, attention_mask, labels, objective)
+            allowed = allowed_pairs(model, input_ids.shape[1], objective == "causal", input_ids.device)
+            parts.append(group_sums(grads, attention_mask, key_groups(attention_mask, enc.layout), allowed))
     finally:
         model.train(was_training)
-    per_sep = np.concatenate(sep_parts)
-    per_other = np.concatenate(other_parts)
-    end_token = tokenizer.convert_ids_to_tokens(ids[0][-1])
-    return {
-        "to_sep": per_sep.mean(0),
-        "to_other": per_other.mean(0),
-        "per_sentence_to_sep": per_sep,
-        "per_sentence_to_other": per_other,
-        "num_sentences": len(kept),
-        "end_token": end_token,
-        "mask_prob": float(mask_prob),
+    stats = {g: (np.concatenate([p[g][0] for p in parts]), np.concatenate([p[g][1] for p in parts]))
+             for g in parts[0]}
+    return stats, enc
+
+def _token(tokenizer, i: int) -> str:
+    return str(tokenizer.convert_ids_to_tokens(int(i)))
+
+def attention_gradient(model, tokenizer, sentences: Sequence, objective: str = "mlm",
+                       add_bos: bool | None = None, mask_prob: float = 0.15, seed: int = 0,
+                       batch_size: int = 16, device="cpu") -> dict:
+    """Per layer, mean |dL/dα| on attention to the first / end / other keys (Fig. 3).
+
+    ``sentences``: ``Sentence`` objects or word lists. Returns ``mean`` {group: (L,)} averaged
+    over sentences, ``per_sentence`` {group: (N, L)}, ``groups`` (those present: "end" only
+    with an end token), ``names`` {group: display name, e.g. "[CLS]", "<bos>", "first piece"},
+    ``objective``, ``layout`` (dict), ``num_sentences`` (N), ``kept`` (their indices),
+    ``skipped`` {index: reason}, ``mask_prob`` (mlm only) and ``seed``. Inputs are moved to
+    ``device``; the model must already be there.
+    """
+    stats, enc = _run(model, tokenizer, sentences, objective, add_bos, mask_prob, seed, batch_size, device)
+    per = {g: _ratio(*stats[g]) for g in stats}
+    first = _token(tokenizer, enc.input_ids[0][0]) if enc.layout.start else "first piece"
+    names = {"first": first, "end": _token(tokenizer, enc.input_ids[0][-1]), "other": "other tokens"}
+    out = {
+        "objective": objective,
+        "groups": list(per),
+        "names": {g: names[g] for g in per},
+        "mean": {g: np.nanmean(v, 0) for g, v in per.items()},
+        "per_sentence": per,
+        "layout": enc.layout.to_dict(),
+        "num_sentences": len(enc.kept),
+        "kept": enc.kept,
+        "skipped": enc.skipped,
         "seed": int(seed),
     }
+    if objective == "mlm":
+        out["mask_prob"] = float(mask_prob)
+    return out
 
+# ------------------------------------------------------------------------------------ figures
 
-def plot_sep_gradient(result: dict, path, end_name: str = "[SEP]") -> None:
-    """Fig. 3: per-layer mean |dL/dα| on attention to the end token vs to other tokens."""
-    to_sep = np.asarray(result["to_sep"], dtype=float)
-    to_other = np.asarray(result["to_other"], dtype=float)
-    if not (np.isfinite(to_sep).all() and np.isfinite(to_other).all()):
-        raise ValueError("plot_sep_gradient: non-finite values")
-    layers = np.arange(1, len(to_sep) + 1)
+def gradient_figure(result: dict) -> Figure:
+    """Fig. 3 for any objective: per-layer mean |dL/dα| per key group."""
+    means = {g: np.asarray(result["mean"][g], dtype=float) for g in result["groups"]}
+    if not all(np.isfinite(v).all() for v in means.values()):
+        raise ValueError("gradient_figure: non-finite values")
+    layers = np.arange(1, len(next(iter(means.values()))) + 1)
     fig = Figure(figsize=(4.5, 3.2), layout="constrained")
     ax = fig.subplots()
-    ax.plot(layers, to_sep, marker="o", label=f"to {end_name}")
-    ax.plot(layers, to_other, marker="s", label="to other tokens")
+    for (g, v), marker in zip(means.items(), "o^s"):
+        label = result["names"][g] if g == "other" else f"to {result['names'][g]}"
+        ax.plot(layers, v, marker=marker, label=label)
     ax.set_xlabel("layer")
     ax.set_ylabel("avg. |dL / d attention|")
     ax.set_xticks(layers)
     ax.set_ylim(bottom=0)
+    loss = "MLM" if result.get("objective") == "mlm" else "next-token"
     n = result.get("num_sentences")
-    ax.set_title("MLM loss gradient wrt attention" + (f" ({n} sentences)" if n else ""))
+    ax.set_title(f"{loss} loss gradient wrt attention" + (f" ({n} sentences)" if n else ""))
     ax.legend()
-    fig.savefig(path, dpi=120)
+    return fig
+
+# ---------------------------------------------------------------------------------------- job
+
+@dataclass
+class GradientJob:
+    """Fig. 3: is attention to [SEP] (or, in a causal LM, to the first token: the attention sink)
+    a no-op? The LM loss's gradient through it, per layer, beside the gradient through the rest.
+
+    Needs trained LM-head weights (``model.lm_head``): BERT's masked-LM head, or a causal LM's.
+    The sentence-embedding encoders have none, and get a message instead of a number.
+    """
+
+    tiny_overrides: ClassVar[list[str]] = ["analysis.max_sentences=6"]
+    max_sentences: int = 200
+    mask_prob: float = 0.15
+    batch_size: int = 8  # Gemma's 262k-word vocabulary makes the logits of a batch large
+    seed: int = 0
+
+    def run(self, ctx) -> Section:
+        from probing.attention.extract import resolve_device
+
+        title = "Gradient through attention (Fig. 3)"
+        if not ctx.encoder.lm_head:
+            message = (f"Model `{ctx.encoder.name}` has no trained LM head ({ctx.encoder.objective or 'no objective'}"
+                       "), so the gradient of Fig. 3 cannot be computed for it. No number was written.")
+            log.warning(message)
+            return Section(title, message, [], {"skipped": message})
+        objective = "causal" if ctx.encoder.family == "causal_lm" else "mlm"
+        device = resolve_device(ctx.extraction.device)
+        tokenizer, model = ctx.encoder.load(device, lm_head=True)
+        sentences = ctx.sentences()[: self.max_sentences]
+        res = attention_gradient(model, tokenizer, sentences, objective=objective, add_bos=ctx.encoder.add_bos,
+                                 mask_prob=self.mask_prob, seed=self.seed, batch_size=self.batch_size,
+                                 device=device)
+        figures = ctx.writer.figure(gradient_figure(res), "gradient")
+        L = len(res["mean"][res["groups"][0]])
+        label = {g: ("|grad| to others" if g == "other" else f"|grad| to {res['names'][g]}") for g in res["groups"]}
+        rows = [{"layer": l + 1, **{label[g]: float(res["mean"][g][l]) for g in res["groups"]}} for l in range(L)]
+        # the paper's reading: attention to a token is a no-op when the loss barely depends on it
+        sink = "end" if objective == "mlm" and "end" in res["groups"] else "first"
+        ratio = res["mean"][sink] / res["mean"]["other"]
+        for row, r in zip(rows, ratio):
+            row[f"{res['names'][sink]} / others"] = float(r)
+        text = ctx.writer.table("gradient", rows, digits=6)
+        summary = {"objective": objective, "sentences": res["num_sentences"], "skipped": len(res["skipped"]),
+                   "sink": res["names"][sink], "ratio_by_layer": [float(r) for r in ratio],
+                   **{f"{g}_by_layer": [float(v) for v in res["mean"][g]] for g in res["groups"]}}
+        ctx.writer.json("gradient", summary)
+        loss = "masked-LM" if objective == "mlm" else "next-token"
+        md = (f"{ctx.caveat()}\n\nMean |dL/dα| of the {loss} loss per layer over {res['num_sentences']} sentences "
+              f"of `{ctx.split}` ({len(res['skipped'])} over the length limit skipped):\n\n{text}")
+        return Section(title, md, figures[:1], summary)

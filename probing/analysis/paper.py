@@ -21,9 +21,6 @@ TABLE1 = {
     "mark": ("8-2", 50.7, 14.5, 2),
     "prt": ("6-7", 99.1, 91.4, -1),
 }
-# our UD base labels under the paper's SD names (PAPER.md's map; pobj has no UD twin)
-UD_BASE_TO_SD = {"obj": "dobj", "compound": "nn", "nmod:poss": "poss", "aux:pass": "auxpass",
-                 "compound:prt": "prt"}
 
 # Table 2: model -> (All, Pronoun, Proper, Nominal) antecedent selection accuracy %
 TABLE2 = {

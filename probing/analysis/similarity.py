@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.manifold import MDS
 
-from probing.analysis._common import as_maps
+from probing.analysis._common import as_maps, head_layers, head_name
+from probing.analysis.base import Context, Section, layout_of
+from probing.analysis.surface import surface_stats
 
 JS_SMOOTHING = 1e-3
 
@@ -127,25 +132,31 @@ def behaviour_labels(
     Checked in the original's order, later ones winning: next (> 0.5 on i+1), prev (> 0.5 on
     i-1), broad (entropy > ``entropy_threshold``, default ``BROAD_FRACTION * uniform_entropy``),
     cls (> 0.6 on the start token), sep (> 0.6 on the end token), punct (> 0.6 on ". ,");
-    "other" when none applies.
+    "other" when none applies. A rule on a token the layout lacks (``stats[key] is None``) never
+    applies.
     """
     if entropy_threshold is None:
         entropy_threshold = BROAD_FRACTION * float(stats["uniform_entropy"])
+
+    def above(key, threshold):
+        return None if stats.get(key) is None else stats[key] > threshold
+
     rules = (
-        ("next", stats["next"] > position_threshold),
-        ("prev", stats["prev"] > position_threshold),
-        ("broad", stats["entropy"] > entropy_threshold),
-        ("cls", stats["start"] > special_threshold),
-        ("sep", stats["end"] > special_threshold),
-        ("punct", stats["punct"] > special_threshold),
+        ("next", above("next", position_threshold)),
+        ("prev", above("prev", position_threshold)),
+        ("broad", above("entropy", entropy_threshold)),
+        ("cls", above("start", special_threshold)),
+        ("sep", above("end", special_threshold)),
+        ("punct", above("punct", special_threshold)),
     )
-    labels = np.full(np.size(stats["next"]), "other", dtype=object)
+    labels = np.full(np.size(stats["self"]), "other", dtype=object)
     for name, mask in rules:
-        labels[np.ravel(mask)] = name
+        if mask is not None:
+            labels[np.ravel(mask)] = name
     return labels.tolist()
 
 
-def plot_mds(emb: np.ndarray, labels: Sequence[str], layers: Sequence[int], path) -> None:
+def plot_mds(emb: np.ndarray, labels: Sequence[str], layers: Sequence[int]) -> Figure:
     """Fig. 6: the (K, 2) embedding coloured by behaviour (left) and by layer number (right)."""
     emb, layers = np.asarray(emb), np.asarray(layers)
     labels = np.asarray(labels, dtype=object)
@@ -165,4 +176,37 @@ def plot_mds(emb: np.ndarray, labels: Sequence[str], layers: Sequence[int], path
     for ax in (ax1, ax2):
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+@dataclass
+class SimilarityJob:
+    """§6: Jensen-Shannon distance between heads, embedded in 2-D with metric MDS."""
+
+    tiny_overrides: ClassVar[list[str]] = []
+    max_sentences: int | None = 1000  # the paper used 1000 segments
+    seed: int = 0
+
+    def run(self, ctx: Context) -> Section:
+        store, sentences = ctx.attention()
+        L, H, K, layout = store.num_layers, store.num_heads, store.num_maps, layout_of(store)
+        dist = head_distances(islice(store.pairs(sentences), self.max_sentences), K)
+        stats = surface_stats(islice(store.pairs(sentences), self.max_sentences), L, H, layout)
+        emb = mds_embedding(dist, seed=self.seed)
+        labels = behaviour_labels(stats)
+        layers = head_layers(L, H)
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        np.save(ctx.out / "js_distances.npy", dist)
+        fig = ctx.writer.figure(plot_mds(emb, labels, layers), "head_similarity_mds")[0]
+        ratio = same_layer_ratio(dist, L, H)
+        rows = [{"head": head_name(k, H), "layer": int(layers[k]), "behaviour": labels[k],
+                 "x": float(emb[k, 0]), "y": float(emb[k, 1])} for k in range(K)]
+        ctx.writer.table("head_similarity", rows)
+        counts = {b: labels.count(b) for b in sorted(set(labels))}
+        summary = {"different_over_same_layer_distance": ratio, "behaviours": counts,
+                   "sentences": stats["num_sentences"]}
+        ctx.writer.json("similarity", summary)
+        md = (f"{ctx.caveat()}\n\nMean JS distance between heads of different layers over that within a layer, "
+              f"over {stats['num_sentences']} sentences: **{ratio:.2f}** (above 1: same-layer heads sit closer, "
+              f"as the paper found). Behaviours: {counts}.")
+        return Section("Head similarity (§6)", md, [fig], summary)

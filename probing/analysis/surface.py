@@ -1,42 +1,57 @@
 """Surface-level attention statistics (paper §3, Figs. 2 and 4), accumulated over a stream.
 
-Conventions (word-level maps, one sentence = ``T = n + 2`` tokens):
-token 0 is the start token ([CLS] / <s>), tokens 1..n the words, token n+1 the end token
-([SEP] / </s>); ``maps[k, i, j]`` is attention FROM i TO j.
+Conventions: ``maps[k, i, j]`` (K, T, T) is attention FROM token i TO token j; where the words and
+the special tokens sit is the store's :class:`~probing.attention.layout.Layout` (BERT: start and
+end token, Gemma: start only, SmolLM2: none).
 
-Definitions (``rows`` = every token row 0..T-1 of every sentence, pooled over the corpus, so
-longer sentences weigh more; the original averaged per document first, which is the same for
-its fixed-length segments; ``include_special_rows=False`` keeps only word rows 1..n):
+Definitions (``rows`` = every token row of every sentence, pooled over the corpus, so longer
+sentences weigh more; the original averaged per document first, which is the same for its
+fixed-length segments; ``include_special_rows=False`` keeps only the word rows):
 
-- ``start`` / ``end`` / ``punct``: mass a row puts on token 0 / token n+1 / the words whose text
-  is exactly "." or ",", averaged over rows.
+- ``start`` / ``end`` / ``punct``: mass a row puts on the start token / the end token / the words
+  whose text is exactly "." or ",", averaged over rows.
 - ``self``: mass on i itself. ``prev``: mass from i on i-1, averaged over the rows that have a
-  previous token (i >= 1); ``next``: mass from i on i+1, over rows with i <= T-2. Row 0 has no
-  previous token and row T-1 no next token, so they are left out of those averages only.
-- ``sep_sep``: mass the end-token row puts on the end token, averaged over sentences. Our
-  sequences hold one end token, so this is the paper's "[SEP] rows on [SEP] tokens" share.
+  previous token (i >= 1); ``next``: mass from i on i+1, over rows with i <= T-2. The first row
+  has no previous token and the last no next one, so they are left out of those averages only.
+- ``sep_sep``: mass the end-token row puts on the end token, averaged over sentences (our
+  sequences hold one end token, so this is the paper's "[SEP] rows on [SEP] tokens").
   ``rest_sep``: mass the other rows put on the end token (the original's "rest_sep").
 - ``entropy``: row entropy in nats after the original's smoothing ``0.9999*A + 0.0001/T``,
   averaged over rows; ``uniform_entropy`` is the row mean of ``log T`` (the uniform reference).
 - ``cls_entropy``: entropy of the start-token row (smoothed the same way), averaged over
   sentences; ``cls_entropy_layer`` is its per-layer mean over heads (paper: 3.89 in the last
   layer of BERT-base).
+
+A statistic about a token the layout lacks (``start`` and ``cls_entropy`` without a start token;
+``end``, ``sep_sep`` and ``rest_sep`` without an end token) is ``None`` in the result: missing,
+never 0. ``first`` is the mass on token 0 whatever it is: the start token where there is one, else
+the first word. In a causal LM that is the attention sink, the part [CLS] and [SEP] play in BERT.
+In a causal LM (``causal=True``) a token cannot attend to the next one, so ``next`` is ``None``
+(impossible) rather than a 0 that would read as a finding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import islice
+from typing import ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from probing.analysis._common import as_maps
+from probing.analysis import paper
+from probing.analysis._common import BOTH, as_maps, head_name
+from probing.analysis.base import Context, Section, layout_of
+from probing.attention.layout import Layout
 
 PUNCT_WORDS = frozenset({".", ","})
 # the original notebook smooths with 0.9999*A + 0.0001/T before taking logs
 ENTROPY_SMOOTHING = 1e-4
 
-ROW_KEYS = ("start", "end", "punct", "self", "prev", "next", "rest_sep", "entropy")
+START_KEYS = ("start", "cls_entropy")
+END_KEYS = ("end", "sep_sep", "rest_sep")
+ROW_KEYS = ("first", "punct", "self", "prev", "next", "entropy")
 
 
 def _entropy(rows: np.ndarray, eps: float = ENTROPY_SMOOTHING) -> np.ndarray:
@@ -48,79 +63,98 @@ def _entropy(rows: np.ndarray, eps: float = ENTROPY_SMOOTHING) -> np.ndarray:
 class SurfaceAccumulator:
     """Streaming sums for :func:`surface_stats`; memory is ``O(K)`` whatever the corpus size."""
 
-    def __init__(self, num_layers: int, num_heads: int, include_special_rows: bool = True):
+    def __init__(self, num_layers: int, num_heads: int, layout: Layout = BOTH,
+                 include_special_rows: bool = True, causal: bool = False):
         self.num_layers, self.num_heads = num_layers, num_heads
-        self.include_special_rows = include_special_rows
+        self.layout, self.include_special_rows = layout, include_special_rows
+        row_keys = tuple(k for k in ROW_KEYS if not (causal and k == "next"))
+        keys = row_keys + (START_KEYS if layout.start else ()) + (END_KEYS if layout.end else ())
         k = num_layers * num_heads
-        self.sums = {key: np.zeros(k) for key in (*ROW_KEYS, "sep_sep", "cls_entropy")}
+        self.sums = {key: np.zeros(k) for key in keys}
         self.counts = dict.fromkeys(self.sums, 0)
         self.uniform_sum = 0.0
+        self.num_rows = self.num_sentences = 0
 
     def update(self, maps, sentence) -> None:
-        """Add one sentence: ``maps`` (K, T, T), ``sentence`` with n = T - 2 words."""
-        a = as_maps(maps, len(sentence))
+        """Add one sentence: ``maps`` (K, T, T), ``sentence`` with ``layout.num_words(T)`` words."""
+        n, lay = len(sentence), self.layout
+        a = as_maps(maps, n, lay)
         k, t, _ = a.shape
         if k != self.num_layers * self.num_heads:
             raise ValueError(f"maps hold {k} heads, expected {self.num_layers}x{self.num_heads}")
-        rows = np.arange(t) if self.include_special_rows else np.arange(1, t - 1)
+        words = np.arange(t)[lay.words(n)]
+        rows = np.arange(t) if self.include_special_rows else words
         r = a[:, rows]  # (K, R, T)
-        punct = 1 + np.flatnonzero([w in PUNCT_WORDS for w in sentence.words])
+        punct = words[[w in PUNCT_WORDS for w in sentence.words]]
         prev_rows, next_rows = rows[rows >= 1], rows[rows <= t - 2]
-        rest_rows = rows[rows != t - 1]
         add = {
-            "start": (r[:, :, 0].sum(1), len(rows)),
-            "end": (r[:, :, t - 1].sum(1), len(rows)),
+            "first": (r[:, :, 0].sum(1), len(rows)),
             "punct": (r[:, :, punct].sum((1, 2)), len(rows)),
             "self": (a[:, rows, rows].sum(1), len(rows)),
             "prev": (a[:, prev_rows, prev_rows - 1].sum(1), len(prev_rows)),
             "next": (a[:, next_rows, next_rows + 1].sum(1), len(next_rows)),
-            "rest_sep": (a[:, rest_rows, t - 1].sum(1), len(rest_rows)),
             "entropy": (_entropy(r).sum(1), len(rows)),
-            "sep_sep": (a[:, t - 1, t - 1], 1),
-            "cls_entropy": (_entropy(a[:, 0]), 1),
         }
+        if lay.start:
+            s = lay.start_index
+            add["start"] = (r[:, :, s].sum(1), len(rows))
+            add["cls_entropy"] = (_entropy(a[:, s]), 1)
+        if lay.end:
+            e = lay.end_index(n)
+            rest = rows[rows != e]
+            add["end"] = (r[:, :, e].sum(1), len(rows))
+            add["sep_sep"] = (a[:, e, e], 1)
+            add["rest_sep"] = (a[:, rest, e].sum(1), len(rest))
         for key, (total, count) in add.items():
+            if key not in self.sums:  # "next" in a causal model
+                continue
             self.sums[key] += total
             self.counts[key] += count
         self.uniform_sum += len(rows) * np.log(t)
+        self.num_rows += len(rows)
+        self.num_sentences += 1
 
     def result(self) -> dict:
-        """Averages as ``(L, H)`` arrays, plus ``cls_entropy_layer`` (L,) and scalar counts."""
-        if self.counts["start"] == 0:
+        """Averages as ``(L, H)`` arrays (None where the layout lacks the token), plus
+        ``cls_entropy_layer`` (L,) or None, ``uniform_entropy``, ``num_rows``, ``num_sentences``."""
+        if self.num_sentences == 0:
             raise ValueError("no sentences were accumulated")
         shape = (self.num_layers, self.num_heads)
-        out = {
-            key: (self.sums[key] / max(self.counts[key], 1)).reshape(shape) for key in self.sums
-        }
-        out["cls_entropy_layer"] = out["cls_entropy"].mean(1)
-        out["uniform_entropy"] = self.uniform_sum / self.counts["entropy"]
-        out["num_rows"] = self.counts["start"]
-        out["num_sentences"] = self.counts["sep_sep"]
+        out = dict.fromkeys(ROW_KEYS + START_KEYS + END_KEYS)
+        for key, total in self.sums.items():
+            # a statistic with no rows at all (one-word sentences have no prev row without specials)
+            # is missing too
+            out[key] = (total / self.counts[key]).reshape(shape) if self.counts[key] else None
+        out["cls_entropy_layer"] = None if out["cls_entropy"] is None else out["cls_entropy"].mean(1)
+        out["uniform_entropy"] = self.uniform_sum / self.num_rows
+        out["num_rows"] = self.num_rows
+        out["num_sentences"] = self.num_sentences
         return out
 
 
-def surface_stats(
-    pairs: Iterable, num_layers: int, num_heads: int, include_special_rows: bool = True
-) -> dict:
+def surface_stats(pairs: Iterable, num_layers: int, num_heads: int, layout: Layout = BOTH,
+                  include_special_rows: bool = True, causal: bool = False) -> dict:
     """Average attention per head over a stream of ``(maps (K, T, T), Sentence)`` pairs.
 
-    Returns a dict of ``(L, H)`` arrays (``start``, ``end``, ``punct``, ``self``, ``prev``,
-    ``next``, ``sep_sep``, ``rest_sep``, ``entropy``, ``cls_entropy``), ``cls_entropy_layer``
-    ``(L,)``, ``uniform_entropy`` (float), ``num_rows`` and ``num_sentences``. See the module
-    docstring for the exact row sets.
+    Returns a dict of ``(L, H)`` arrays (``first``, ``start``, ``end``, ``punct``, ``self``,
+    ``prev``, ``next``, ``sep_sep``, ``rest_sep``, ``entropy``, ``cls_entropy``; None where
+    ``layout`` lacks the token, and ``next`` when ``causal``), ``cls_entropy_layer`` ``(L,)``,
+    ``uniform_entropy`` (float), ``num_rows`` and ``num_sentences``. See the module docstring.
     """
-    acc = SurfaceAccumulator(num_layers, num_heads, include_special_rows)
+    acc = SurfaceAccumulator(num_layers, num_heads, layout, include_special_rows, causal)
     for maps, sentence in pairs:
         acc.update(maps, sentence)
     return acc.result()
 
 
 def _layer_panel(ax, stats: dict, keys: dict) -> None:
-    """Per-head dots and per-layer mean lines, one colour per statistic."""
-    num_layers, num_heads = stats["start"].shape
+    """Per-head dots and per-layer mean lines, one colour per statistic; missing ones are left out."""
+    num_layers, num_heads = stats["self"].shape
     layers = np.arange(1, num_layers + 1)
     for (key, label), colour in zip(keys.items(), ("C0", "C1", "C2", "C3")):
         vals = stats[key]
+        if vals is None:
+            continue
         ax.scatter(np.repeat(layers, num_heads), vals.ravel(), s=8, color=colour, alpha=0.4)
         ax.plot(layers, vals.mean(1), color=colour, marker="o", label=label)
     ax.set_xlabel("layer")
@@ -130,33 +164,85 @@ def _layer_panel(ax, stats: dict, keys: dict) -> None:
     ax.legend(fontsize=8)
 
 
-def plot_surface(stats: dict, path, start_name: str = "[CLS]", end_name: str = "[SEP]") -> None:
+def plot_surface(stats: dict, start_name: str | None = "[CLS]", end_name: str | None = "[SEP]") -> Figure:
     """Fig. 2: per-layer average attention to special tokens / punctuation, and to positions."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    _layer_panel(ax1, stats, {"start": start_name, "end": end_name, "punct": ". or ,"})
+    # without a start token, the first word is where a causal LM's spare attention goes
+    sink = {"start": start_name} if stats["start"] is not None else {"first": "first word (sink)"}
+    _layer_panel(ax1, stats, {**sink, "end": end_name, "punct": ". or ,"})
     ax1.set_title("attention to tokens")
     _layer_panel(ax2, stats, {"prev": "previous token", "next": "next token", "self": "self"})
     ax2.set_title("attention to positions")
-    fig.savefig(path, dpi=120)
+    return fig
 
 
-def plot_entropy(stats: dict, path, start_name: str = "[CLS]") -> None:
-    """Fig. 4: per-head entropy by layer against uniform attention, and from the start token."""
+def plot_entropy(stats: dict, start_name: str | None = "[CLS]") -> Figure:
+    """Fig. 4: per-head entropy by layer against uniform attention, and from the start token
+    (that panel only where the layout has a start token)."""
     num_layers, num_heads = stats["entropy"].shape
     layers = np.arange(1, num_layers + 1)
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
-    for ax, key, title in (
-        (ax1, "entropy", "avg. attention entropy"),
-        (ax2, "cls_entropy", f"entropy of attention from {start_name}"),
-    ):
+    panels = [("entropy", "avg. attention entropy")]
+    if stats["cls_entropy"] is not None:
+        panels.append(("cls_entropy", f"entropy of attention from {start_name}"))
+    fig = Figure(figsize=(5 * len(panels), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (key, title) in zip(axes, panels):
         ax.scatter(np.repeat(layers, num_heads), stats[key].ravel(), s=8, alpha=0.5)
         ax.plot(layers, stats[key].mean(1), marker="o", color="C1", label="layer mean")
         ax.set_title(title)
         ax.set_xlabel("layer")
         ax.set_ylabel("nats")
         ax.set_xticks(layers)
-    ax1.axhline(stats["uniform_entropy"], ls="--", color="k", label="uniform")
-    ax1.legend(fontsize=8)
-    fig.savefig(path, dpi=120)
+    axes[0].axhline(stats["uniform_entropy"], ls="--", color="k", label="uniform")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def _mean(stats: dict, key: str, layer: int) -> float | None:
+    return None if stats[key] is None else float(stats[key][layer].mean())
+
+
+@dataclass
+class SurfaceJob:
+    """§3: attention to the start/end tokens, punctuation, self, previous/next token; entropy."""
+
+    tiny_overrides: ClassVar[list[str]] = []
+    max_sentences: int | None = None
+    include_special_rows: bool = True
+
+    def run(self, ctx: Context) -> Section:
+        store, sentences = ctx.attention()
+        L, H, layout = store.num_layers, store.num_heads, layout_of(store)
+        pairs = islice(store.pairs(sentences), self.max_sentences)
+        causal = ctx.encoder.family == "causal_lm"
+        stats = surface_stats(pairs, L, H, layout, self.include_special_rows, causal)
+        start, end = ctx.special_names(layout)
+        keys = ["first", "start", "end", "punct", "self", "prev", "next", "entropy", "sep_sep", "cls_entropy"]
+        per_head = [{"head": head_name(l * H + h, H), "layer": l + 1,
+                     **{k: None if stats[k] is None else float(stats[k][l, h]) for k in keys}}
+                    for l in range(L) for h in range(H)]
+        ctx.writer.table("surface_heads", per_head)
+        sink = {} if layout.start else {"to first word (sink)": None}
+        start, end = start or "start token", end or "end token"
+        # "impossible" rather than n/a: the model could not do it, it is no missing token
+        nxt = (lambda l: "impossible (causal)") if causal else (lambda l: _mean(stats, "next", l))
+        per_layer = [{"layer": l + 1, **{k: _mean(stats, "first", l) for k in sink},
+                      f"to {start}": _mean(stats, "start", l), f"to {end}": _mean(stats, "end", l),
+                      "to . ,": _mean(stats, "punct", l), "prev": _mean(stats, "prev", l),
+                      "next": nxt(l), f"{end}->{end}": _mean(stats, "sep_sep", l),
+                      "entropy": _mean(stats, "entropy", l), f"{start} entropy": _mean(stats, "cls_entropy", l)}
+                     for l in range(L)]
+        text = ctx.writer.table("surface_layers", per_layer)
+        figs = [ctx.writer.figure(plot_surface(stats, start, end), "surface_by_layer")[0],
+                ctx.writer.figure(plot_entropy(stats, start), "entropy")[0]]
+        summary = {"sentences": stats["num_sentences"], "rows": stats["num_rows"], "layout": layout.describe(),
+                   "family": ctx.encoder.family, "first_by_layer": stats["first"].mean(1),
+                   "end_by_layer": None if stats["end"] is None else stats["end"].mean(1),
+                   "start_by_layer": None if stats["start"] is None else stats["start"].mean(1),
+                   "uniform_entropy": float(stats["uniform_entropy"])}
+        ctx.writer.json("surface", summary)
+        md = (f"{ctx.caveat()}\n\nPer-layer means over {stats['num_sentences']} sentences "
+              f"({stats['num_rows']} token rows; special tokens: {layout.describe()}, n/a where the model "
+              f"has no such token):\n\n{text}\n\nPaper: {paper.SURFACE_FINDINGS}")
+        return Section("Surface statistics (§3)", md, figs, summary)

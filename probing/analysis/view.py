@@ -1,34 +1,45 @@
 """Pictures of single attention maps: Fig. 5-style line drawings, heatmaps, and an HTML viewer.
 
-``maps`` is (K, T, T) for one sentence (FROM row i TO column j); ``words`` is either the T token
-labels or the n = T - 2 words (then wrapped in [CLS] ... [SEP]). Heads are flat indices or
-``"layer-head"`` strings (those need ``num_heads``).
+``maps`` is (K, T, T) for one sentence (FROM row i TO column j); ``tokens`` are its T labels, the
+words with whatever special tokens the layout has (:func:`probing.analysis._common.token_labels`).
+Heads are flat indices or ``"layer-head"`` strings (those need ``num_heads``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from probing.analysis._common import as_maps, head_index, head_name, with_specials
+from probing.analysis._common import as_maps, head_index, head_name, token_labels
+from probing.analysis.base import Context, Section
+from probing.attention.layout import Layout
+from probing.data.sentence import Sentence
+
+
+def _check_tokens(tokens: Sequence[str], t: int) -> list[str]:
+    tokens = [str(x) for x in tokens]
+    if len(tokens) != t:
+        raise ValueError(f"{len(tokens)} token labels do not fit maps over {t} tokens")
+    return tokens
 
 
 def _title(k: int, num_heads: int | None) -> str:
     return head_name(k, num_heads) if num_heads else f"head {k}"
 
 
-def draw_heads(
-    maps, words: Sequence[str], heads_to_draw: Sequence, path, *, num_heads: int | None = None
-) -> None:
-    """One panel per head: words in two columns, a line from left i to right j, alpha = A[i, j]."""
+def draw_heads(maps, tokens: Sequence[str], heads_to_draw: Sequence, *, num_heads: int | None = None) -> Figure:
+    """One panel per head: tokens in two columns, a line from left i to right j, alpha = A[i, j]."""
     a = as_maps(maps)
     t = a.shape[-1]
-    tokens = with_specials(words, t)
+    tokens = _check_tokens(tokens, t)
     ks = [head_index(h, num_heads) for h in heads_to_draw]
     fig = Figure(figsize=(2.4 * len(ks), 0.6 + 0.22 * t), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(ks)))
@@ -47,14 +58,14 @@ def draw_heads(
         ax.set_ylim(-t + 0.5, 0.5)
         ax.set_title(_title(k, num_heads), fontsize=9)
         ax.axis("off")
-    fig.savefig(path, dpi=120)
+    return fig
 
 
-def draw_heatmap(maps, words: Sequence[str], head, path, *, num_heads: int | None = None) -> None:
+def draw_heatmap(maps, tokens: Sequence[str], head, *, num_heads: int | None = None) -> Figure:
     """One head's (T, T) map as a heatmap: rows attend FROM, columns TO."""
     a = as_maps(maps)
     t = a.shape[-1]
-    tokens = with_specials(words, t)
+    tokens = _check_tokens(tokens, t)
     k = head_index(head, num_heads)
     fig = Figure(figsize=(1.5 + 0.25 * t, 1.2 + 0.25 * t), layout="constrained")
     ax = fig.subplots()
@@ -65,7 +76,7 @@ def draw_heatmap(maps, words: Sequence[str], head, path, *, num_heads: int | Non
     ax.set_ylabel("from")
     ax.set_title(_title(k, num_heads))
     fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=120)
+    return fig
 
 
 _SCRIPT = """
@@ -109,7 +120,7 @@ def write_attention_html(
     k, t, _ = a.shape
     if k != num_layers * num_heads:
         raise ValueError(f"maps hold {k} heads, expected {num_layers}x{num_heads}")
-    tokens = with_specials(tokens, t)
+    tokens = _check_tokens(tokens, t)
     data = {"tokens": tokens, "num_layers": num_layers, "num_heads": num_heads, "attn": a.tolist()}
     # "<" escaped so no token can close the <script> element early
     blob = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
@@ -145,3 +156,55 @@ text {{ font-size: 12px; }}
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
+
+
+def pick_heads(maps: np.ndarray, layout: Layout, num_heads: int) -> list[str]:
+    """The heads that attend most to the previous token, the next token, the end token (the start
+    token where there is no end token; neither: skipped) and the word itself, over the word rows."""
+    k, t, _ = maps.shape
+    n = layout.num_words(t)
+    rows = np.arange(t)[layout.words(n)]
+    scores = [maps[:, rows[rows >= 1], rows[rows >= 1] - 1].mean(1),
+              maps[:, rows[rows <= t - 2], rows[rows <= t - 2] + 1].mean(1)]
+    special = layout.end_index(n) if layout.end else layout.start_index
+    if special is not None:
+        scores.append(maps[:, rows, special].mean(1))
+    scores.append(maps[:, rows, rows].mean(1))
+    return list(dict.fromkeys(head_name(int(np.argmax(s)), num_heads) for s in scores if s.size))
+
+
+@dataclass
+class AttentionViewJob:
+    """Word-level attention of one sentence: line drawings, heatmaps, one offline HTML viewer."""
+
+    tiny_overrides: ClassVar[list[str]] = []
+    sentence: str = "The food is always fresh and hot - ready to eat !"
+    heads: list[str] | None = None  # "layer-head"; default: see pick_heads
+    mode: str | None = None  # word-piece merge for "from"; None: the run's extract.mode
+
+    def maps(self, ctx: Context) -> tuple[np.ndarray, list[str], Layout, int, int]:
+        """``(maps (K, T, T), token labels, layout, num_layers, num_heads)`` of the sentence."""
+        from probing.attention.extract import word_level_attention
+
+        settings = ctx.extraction if self.mode is None else dataclasses.replace(ctx.extraction, mode=self.mode)
+        words = self.sentence.split()
+        (maps,), plan = word_level_attention(ctx.encoder, [Sentence(words=words, sent_id="view")], settings)
+        if maps is None:
+            raise ValueError(f"the view sentence is longer than the model reads: {self.sentence!r}")
+        start, end = ctx.special_names(plan.layout)
+        return maps, token_labels(words, plan.layout, start, end), plan.layout, plan.num_layers, plan.num_heads
+
+    def run(self, ctx: Context) -> Section:
+        maps, tokens, layout, L, H = self.maps(ctx)
+        heads = self.heads or pick_heads(maps, layout, H)
+        figs = [ctx.writer.figure(draw_heads(maps, tokens, heads, num_heads=H), "attention_heads")[0]]
+        for h in heads:
+            figs.append(ctx.writer.figure(draw_heatmap(maps, tokens, h, num_heads=H), f"attention_heatmap_{h}")[0])
+        html_path = ctx.out / "attention_view.html"
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        write_attention_html(maps, tokens, L, H, html_path)
+        summary = {"sentence": self.sentence, "heads": heads, "html": html_path.name, "layout": layout.describe()}
+        ctx.writer.json("attention_view", summary)
+        md = (f"{ctx.caveat()}\n\n\"{self.sentence}\": heads {', '.join(heads)}. Browse every head offline in "
+              f"`{html_path.name}`.")
+        return Section("Attention view", md, figs, summary)

@@ -10,7 +10,7 @@ file's size and checksum are recorded then.
 
 Layout of ``<dir>/``::
 
-    meta.json       key, num_layers, num_heads, status, skipped, checksum
+    meta.json       key, num_layers, num_heads, layout, status, skipped, checksum
     attention.f16   all maps, (K, T, T) per sentence, back to back
     index.npy       (N, 2) int64: element offset and T per source sentence; -1 if not stored
     progress.json   while incomplete: how many bytes of attention.f16 are valid
@@ -19,13 +19,15 @@ Layout of ``<dir>/``::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
+
+from probing.attention.layout import Layout
+from probing.files import file_digest, key_digest
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class CacheError(RuntimeError):
 
 
 def cache_key_hash(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return key_digest(key)
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -53,20 +55,19 @@ def _stamp(path: Path) -> dict:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    # blake2b: the whole cache is hashed on its first open, and it is twice as fast as sha256
+    return file_digest(path, "blake2b", digest_size=16)
 
 
 class CacheWriter:
     """Appends sentences' maps; resumes a partial cache written under the same key."""
 
-    def __init__(self, directory: str | Path, key: dict, num_sentences: int, num_layers: int, num_heads: int):
+    def __init__(self, directory: str | Path, key: dict, num_sentences: int, num_layers: int, num_heads: int,
+                 layout: Layout | None = None):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key, self.num_layers, self.num_heads = key, num_layers, num_heads
+        self.layout = layout or Layout()
         self.num_maps = num_layers * num_heads
         meta_path, progress_path = self.dir / META, self.dir / PROGRESS
         resumable = False
@@ -106,6 +107,7 @@ class CacheWriter:
                 "num_sentences": len(self.index),
                 "num_layers": self.num_layers,
                 "num_heads": self.num_heads,
+                "layout": self.layout.to_dict(),
                 **extra,
             },
         )
@@ -151,7 +153,8 @@ class CacheWriter:
 
 
 class AttentionCache:
-    """Read-only view of a complete cache. ``maps(i)`` is sentence ``i``'s (K, T, T) float16 memmap.
+    """Read-only view of a complete cache. ``maps(i)`` is sentence ``i``'s (K, T, T) float16 maps,
+    T = n + ``layout.num_specials``.
 
     ``verify``: False checks the data file's size only; True also its checksum; "auto" checks
     the checksum unless the file's size and mtime are those it had when the checksum last
@@ -185,6 +188,7 @@ class AttentionCache:
         self.index = np.load(self.dir / INDEX)
         self.num_layers, self.num_heads = self.meta["num_layers"], self.meta["num_heads"]
         self.num_maps = self.num_layers * self.num_heads
+        self.layout = Layout.from_dict(self.meta.get("layout"))
         self.skipped = {int(k): v for k, v in self.meta["skipped"].items()}
         self.kept = np.flatnonzero(self.index[:, 1] >= 0)
         self._size = size
@@ -198,7 +202,7 @@ class AttentionCache:
         return len(self.kept)
 
     def maps(self, i: int) -> np.ndarray:
-        """(K, T, T) float16, T = n + 2: token 0 = start special, 1..n words, n+1 = end special.
+        """(K, T, T) float16; the words are tokens ``layout.words(n)`` (see :mod:`..layout`).
 
         Read with ``pread`` rather than through a memmap: pages of a mapped file that a pass
         has touched count towards the process's RSS, which would then grow with the corpus.
@@ -238,11 +242,11 @@ class CombinedCache:
     """
 
     def __init__(self, caches: list[AttentionCache]):
-        shapes = {(c.num_layers, c.num_heads) for c in caches}
+        shapes = {(c.num_layers, c.num_heads, c.layout) for c in caches}
         if len(shapes) != 1:
             raise CacheError(f"cannot combine caches of different models: {[str(c.dir) for c in caches]}")
         self.caches = caches
-        (self.num_layers, self.num_heads), = shapes
+        (self.num_layers, self.num_heads, self.layout), = shapes
         self.num_maps = self.num_layers * self.num_heads
         sizes = [len(c.index) for c in caches]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])

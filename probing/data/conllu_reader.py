@@ -32,6 +32,16 @@ class ReadReport:
         why = ", ".join(f"{n} {reason}" for reason, n in self.skipped.most_common()) or "none"
         return f"{self.path}: read {self.read} sentences, skipped {sum(self.skipped.values())} ({why})"
 
+    def finish(self, sentences: list[Sentence]) -> tuple[list[Sentence], ReadReport]:
+        """What every reader ends with: refuse a file with nothing in it, log what was read and
+        skipped (with the first few skipped lines), and return ``(sentences, self)``."""
+        if not sentences and not self.skipped:
+            raise TreebankError(f"{self.path}:1: file holds no sentences")
+        log.info(self.summary())
+        for example in self.examples[:5]:
+            log.warning("skipped %s", example)
+        return sentences, self
+
 
 def _blocks(path: Path):
     """Yield (first line number, lines) for each blank-line-separated sentence block."""
@@ -139,9 +149,4 @@ def read_conllu(path: str | Path, on_error: str = "error") -> tuple[list[Sentenc
             )
         )
         report.read += 1
-    if not sentences and not report.skipped:
-        raise TreebankError(f"{path}:1: file holds no sentences")
-    log.info(report.summary())
-    for example in report.examples[:5]:
-        log.warning("skipped %s", example)
-    return sentences, report
+    return report.finish(sentences)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from probing.data.conllu_reader import ReadReport, read_conllu
 from probing.data.sentence import Sentence
-from probing.data.text_readers import read_plain_text, read_semeval
+from probing.data.text_readers import read_plain_text, read_semeval, read_triplets
+from probing.files import sha256_file
 
 log = logging.getLogger(__name__)
 
-READERS = {"conllu": read_conllu, "semeval": read_semeval, "text": read_plain_text}
+READERS = {"conllu": read_conllu, "semeval": read_semeval, "text": read_plain_text, "triplets": read_triplets}
 
 
 class DataRootError(FileNotFoundError):
@@ -22,21 +23,39 @@ class DataRootError(FileNotFoundError):
 
 @dataclass
 class Corpus:
-    """One dataset: a reader format and a file per split, relative to ``root``."""
+    """One dataset: a reader format and a file per split, relative to ``root``.
+
+    ``path``: one file for every split not named in ``files`` (``data=conllu data.path=FILE``:
+    analyse or test on a treebank of your own). ``description`` says what the data is, for the
+    caveat printed beside every number. ``task``: what a probe predicts on it (the data config's
+    ``task:`` node, e.g. :class:`probing.probes.tasks.DependencyTask`, built by Hydra); None where
+    the data has no probing targets.
+    """
 
     name: str
     format: str
-    files: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
     root: str | None = None
     on_error: str = "error"
+    path: str | None = None
+    description: str = ""
+    task: object | None = None
 
     def __post_init__(self):
         if self.format not in READERS:
             raise ValueError(f"data {self.name}: unknown format {self.format!r}; one of {list(READERS)}")
+        if not self.files and not self.path:
+            raise ValueError(f"data {self.name}: give files per split or one data.path")
 
-    def path(self, split: str) -> Path:
-        if split not in self.files:
+    def file(self, split: str) -> Path:
+        """The file of ``split``; an error naming the data root or the missing file otherwise."""
+        if split not in self.files and not self.path:
             raise KeyError(f"data {self.name} has no split {split!r}; it has {sorted(self.files)}")
+        if split not in self.files:
+            own = Path(self.path).expanduser()
+            if not own.is_file():
+                raise DataRootError(f"data {self.name}: {own} does not exist")
+            return own
         rel = Path(self.files[split])
         if rel.is_absolute():
             return rel
@@ -52,12 +71,13 @@ class Corpus:
         return path
 
     def read(self, split: str) -> tuple[list[Sentence], ReadReport]:
-        path = self.path(split)
+        path = self.file(split)
         reader = READERS[self.format]
-        if self.format == "conllu":
+        # every reader that can skip bad input gets the corpus' choice; the others always raise
+        if "on_error" in inspect.signature(reader).parameters:
             return reader(path, on_error=self.on_error)
         return reader(path)
 
     def fingerprint(self, split: str) -> str:
         """sha256 of the split's file: the cache key changes whenever the data does."""
-        return hashlib.sha256(self.path(split).read_bytes()).hexdigest()
+        return sha256_file(self.file(split))

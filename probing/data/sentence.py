@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+SENTIMENTS = ("POS", "NEG", "NEU")
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """One ASTE (aspect, opinion, sentiment) triplet; spans are sorted tuples of 0-based word indices."""
+
+    aspect: tuple[int, ...]
+    opinion: tuple[int, ...]
+    sentiment: str  # one of SENTIMENTS
+
 
 @dataclass
 class Sentence:
@@ -15,6 +26,7 @@ class Sentence:
     ``rels`` are full UD labels (``nsubj:pass``); ``base_rels`` drops the subtype.
     ``misc`` keeps each word's parsed MISC column (GUM's ``Entity=`` lives there).
     ``tags`` holds per-word sequence labels (SemEval aspects/opinions) when a reader has them.
+    ``triplets`` holds ASTE (aspect, opinion, sentiment) triplets; ``None`` when the data has none.
     """
 
     words: list[str]
@@ -25,6 +37,7 @@ class Sentence:
     doc_id: str | None = None
     misc: list[dict | None] | None = None
     tags: dict[str, list[str]] = field(default_factory=dict)
+    triplets: list[Triplet] | None = None
 
     def __len__(self) -> int:
         return len(self.words)

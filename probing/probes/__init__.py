@@ -1,21 +1,29 @@
-"""Attention-based probing classifiers (Clark et al. 2019, Table 3)."""
+"""Probing classifiers (Clark et al. 2019, Table 3), for any task whose queries are word spans."""
 
 from probing.probes.attention import AttnOnly, AttnPlusGlove
-from probing.probes.baselines import DistancesPlusGlove, RightBranching
-from probing.probes.collate import collate_sentences
+from probing.probes.baselines import DistancesPlusGlove, NearestOpinion, RightBranching
+from probing.probes.batch import ProbeBatch, ProbeItem, collate
 from probing.probes.decode import decode_argmax, decode_mst
-from probing.probes.metrics import AttachmentScore, PerRelationUAS
+from probing.probes.metrics import GoldSetAccuracy, PerLabelAccuracy
 from probing.probes.module import ProbeModule
+from probing.probes.tasks import AspectOpinionTask, DependencyTask, Example, Task
 
 __all__ = [
-    "AttachmentScore",
+    "AspectOpinionTask",
     "AttnOnly",
     "AttnPlusGlove",
+    "DependencyTask",
     "DistancesPlusGlove",
-    "PerRelationUAS",
+    "Example",
+    "GoldSetAccuracy",
+    "NearestOpinion",
+    "PerLabelAccuracy",
+    "ProbeBatch",
+    "ProbeItem",
     "ProbeModule",
     "RightBranching",
-    "collate_sentences",
+    "Task",
+    "collate",
     "decode_argmax",
     "decode_mst",
 ]

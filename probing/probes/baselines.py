@@ -1,77 +1,122 @@
-"""Table 3 baselines that use no attention: right-branching and Distances + GloVe."""
+"""Baselines that use no attention: Distances + GloVe, right-branching and nearest-opinion.
+
+None of them reads attention (``uses_attention = False``), so nothing is extracted for them.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from probing.probes.base import ProbeNet, mask_invalid
+from probing.probes.base import ProbeNet, check_init, init_linear
+from probing.probes.batch import ProbeBatch
 from probing.probes.features import (
-    arc_distance,
+    RELEASED_DISTANCE_FEATURES,
     arc_vectors,
-    distance_feature_dim,
-    distance_features,
+    candidate_vectors,
+    clipped_distance_dim,
+    clipped_distance_features,
+    gather_candidates,
+    query_offsets,
+    released_distance_features,
 )
+
+DISTANCE_FEATURES = ("released", "clipped")
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 class DistancesPlusGlove(ProbeNet):
-    """One-hidden-layer MLP over [v_c ; v_d ; distance features of (d, c)] -> score.
+    """One-hidden-layer MLP over [v_c ; v_q ; distance features of (q, c)] -> score.
 
+    ``features``: "released" (the released ``make_distance_features``, 8 per pair, see
+    :func:`released_distance_features`) or "clipped" (this code before issue 10: offset clipped to
+    +-max_distance, its one-hot and is-ROOT). ``activation``: "tanh" (released) or "relu" (before).
     The first layer is applied to each part separately and summed, which equals the layer on the
-    concatenation; the hidden tensor is (B, N, N+1, hidden_dim).
+    concatenation; the hidden tensor is (B, Q, N+1, hidden_dim).
     """
 
-    def __init__(self, vector_dim: int, hidden_dim: int = 256, max_distance: int = 10) -> None:
+    uses_attention: ClassVar[bool] = False
+
+    def __init__(self, vector_dim: int, hidden_dim: int = 256, features: str = "released", max_distance: int = 10,
+                 activation: str = "tanh", init: str = "released") -> None:
         super().__init__()
-        self.vector_dim = vector_dim
-        self.max_distance = max_distance
-        dist_dim = distance_feature_dim(max_distance)
+        if features not in DISTANCE_FEATURES:
+            raise ValueError(f"features must be one of {DISTANCE_FEATURES}, not {features!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
+        self.vector_dim, self.features, self.max_distance = vector_dim, features, max_distance
+        self.activation = ACTIVATIONS[activation]
+        dist_dim = RELEASED_DISTANCE_FEATURES if features == "released" else clipped_distance_dim(max_distance)
         self.pair_feature_dim = 2 * vector_dim + dist_dim
-        self.head_in = nn.Linear(vector_dim, hidden_dim, bias=False)
-        self.dep_in = nn.Linear(vector_dim, hidden_dim)
+        self.cand_in = nn.Linear(vector_dim, hidden_dim, bias=False)
+        self.query_in = nn.Linear(vector_dim, hidden_dim)
         self.dist_in = nn.Linear(dist_dim, hidden_dim, bias=False)
         self.out = nn.Linear(hidden_dim, 1)
+        self.reset_parameters(check_init(init))
 
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, N+1, D) and (B, N, D) vectors -> (B, N, N+1) scores."""
-        dep = self.dep_in(batch["dep_vectors"])  # (B, N, H)
-        head = self.head_in(batch["cand_vectors"])  # (B, N+1, H)
-        N = dep.shape[1]
-        dist = self.dist_in(distance_features(N, self.max_distance, dep.device))  # (N, N+1, H)
-        hidden = torch.relu(dep[:, :, None] + head[:, None] + dist[None])
-        return mask_invalid(self.out(hidden).squeeze(-1), batch["cand_mask"])
+    def reset_parameters(self, init: str) -> None:
+        # blocks of one (F + 2D -> H) dense (the released input also held an all-zero dummy attention
+        # map, so its glorot bound used F + 2D + 1: a 0.1% difference)
+        for layer in (self.cand_in, self.query_in, self.dist_in):
+            init_linear(layer, init, fan_in=self.pair_feature_dim)
+        init_linear(self.out, init)
 
-    def pair_features(self, batch: dict[str, Tensor], heads: Tensor) -> Tensor:
-        distance = arc_distance(batch, heads, self.max_distance)
-        return torch.cat([arc_vectors(batch, heads), distance], dim=-1)
+    def distance_features(self, batch: ProbeBatch) -> Tensor:
+        """(B, Q, N+1, F)."""
+        if self.features == "released":
+            return released_distance_features(batch)
+        return clipped_distance_features(batch, self.max_distance)
+
+    def forward(self, batch: ProbeBatch) -> Tensor:
+        """(B, N, D) and (B, Q, D) vectors, positions -> (B, Q, N+1) scores."""
+        query = self.query_in(batch.query_vectors)  # (B, Q, H)
+        cand = self.cand_in(candidate_vectors(batch))  # (B, N+1, H)
+        dist = self.dist_in(self.distance_features(batch))  # (B, Q, N+1, H)
+        hidden = self.activation(dist + query[:, :, None] + cand[:, None])
+        return self.out(hidden).squeeze(-1)
+
+    def pair_features(self, batch: ProbeBatch, choice: Tensor) -> Tensor:
+        distance = gather_candidates(self.distance_features(batch), choice)
+        return torch.cat([arc_vectors(batch, choice), distance], dim=-1)
 
 
-class RightBranching(ProbeNet):
-    """Each word's head is the next word; the last word attaches to ROOT. Nothing to learn.
+class _Rule(ProbeNet):
+    """A fixed rule, nothing to learn: 0 for the candidate the rule picks, ``WRONG`` (finite) for
+    the others. Labels, if asked for, come from the arc's clipped distance features."""
 
-    Scores are 0 for that candidate and ``-1e4`` for the other valid ones (finite, so the loss
-    stays finite), -inf for invalid ones. Labels, if asked for, come from the arc's distance.
-    """
-
+    uses_attention: ClassVar[bool] = False
     WRONG = -1e4
 
     def __init__(self, max_distance: int = 10) -> None:
         super().__init__()
         self.max_distance = max_distance
-        self.pair_feature_dim = distance_feature_dim(max_distance)
+        self.pair_feature_dim = clipped_distance_dim(max_distance)
 
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, N) word mask and (B,) lengths -> (B, N, N+1) scores."""
-        mask, lengths = batch["word_mask"], batch["lengths"]
-        B, N = mask.shape
-        d = torch.arange(N, device=mask.device)[None, :]
-        # word d+1 -> candidate d+2; the last word and padding -> ROOT (keeps indices in range)
-        target = torch.where(d + 1 >= lengths.to(mask.device)[:, None], 0, d + 2)
-        scores = torch.full(
-            (B, N, N + 1), self.WRONG, dtype=batch["dep_vectors"].dtype, device=mask.device
-        )
-        scores.scatter_(2, target[:, :, None], 0.0)
-        return mask_invalid(scores, batch["cand_mask"])
+    def pair_features(self, batch: ProbeBatch, choice: Tensor) -> Tensor:
+        return gather_candidates(clipped_distance_features(batch, self.max_distance), choice)
 
-    def pair_features(self, batch: dict[str, Tensor], heads: Tensor) -> Tensor:
-        return arc_distance(batch, heads, self.max_distance)
+
+class RightBranching(_Rule):
+    """Each query's head is the word right after it; a query ending the sentence attaches to ROOT."""
+
+    def forward(self, batch: ProbeBatch) -> Tensor:
+        words = batch.query_words
+        B, Q, N = words.shape
+        position = torch.arange(1, N + 1, device=words.device)
+        last = torch.where(words, position, 0).amax(-1)  # (B, Q), 1-based; 0 for padding
+        target = torch.where(last >= batch.lengths.to(words.device)[:, None], 0, last + 1)
+        scores = torch.full((B, Q, N + 1), self.WRONG, device=words.device)
+        return scores.scatter_(2, target[..., None], 0.0)
+
+
+class NearestOpinion(_Rule):
+    """Each aspect's opinion is the nearest word that belongs to any gold opinion span of the
+    sentence (of any aspect): an attention-free baseline that knows where the opinions are, not
+    which aspect they belong to. Equal distances go to the left word (argmax takes the first)."""
+
+    def forward(self, batch: ProbeBatch) -> Tensor:
+        opinion = (batch.gold & batch.query_mask[..., None]).any(1)  # (B, N+1), any query's gold
+        distance = query_offsets(batch).abs().float()
+        return torch.where(opinion[:, None, :], -distance, self.WRONG)

@@ -1,63 +1,91 @@
-"""Probe inputs: cached word-level maps, gold trees and frozen GloVe vectors, per split."""
+"""Probe inputs per split: the task's queries and gold sets, frozen GloVe vectors and, for the
+attention probes, cached word-level maps."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from probing.attention.cache import AttentionCache
-from probing.attention.encoders import EncoderSpec
-from probing.attention.extract import ExtractionSettings, get_attention
+from probing.attention.extract import ExtractionSettings
+from probing.attention.layout import Layout
+from probing.attention.store import open_split
 from probing.data.corpus import Corpus
 from probing.data.glove import Glove
 from probing.data.sentence import Sentence
-from probing.probes.collate import collate_sentences
+from probing.probes.batch import ProbeItem, collate
+from probing.probes.tasks import Example, Task
+
+if TYPE_CHECKING:
+    from probing.attention.encoders import EncoderSpec
 
 log = logging.getLogger(__name__)
 
 
-class ProbeDataset(Dataset):
-    """One item per cached sentence, in the layout of :func:`collate_sentences`.
+def _padded(rows: list[tuple[int, ...]]) -> np.ndarray:
+    """Ragged tuples -> (len, longest) long array padded with -1."""
+    out = np.full((len(rows), max((len(r) for r in rows), default=1)), -1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
-    Maps stay memory-mapped float16 until an item is asked for, so memory does not grow with
-    the corpus.
+
+class VectorTable:
+    """GloVe rows of a split's vocabulary, looked up once: an item's vectors are then one numpy
+    take, not a dictionary lookup per word per epoch. Without GloVe every vector is one zero."""
+
+    def __init__(self, glove: Glove | None, sentences: list[Sentence]):
+        self.dim = glove.dim if glove is not None else 1
+        vocab = sorted({w.lower() for s in sentences for w in s.words})
+        self.index = {w: i for i, w in enumerate(vocab)}
+        self.table = glove.lookup(vocab) if glove is not None else np.zeros((len(vocab), 1), np.float32)
+
+    def rows(self, words: list[str]) -> np.ndarray:
+        return np.array([self.index[w.lower()] for w in words], dtype=np.int64)
+
+
+class ProbeDataset(Dataset):
+    """One :class:`ProbeItem` per stored sentence.
+
+    Examples, label ids and vector rows are computed once; maps are read from the store (float16,
+    one ``pread``) only when an item is asked for, so memory does not grow with the corpus.
     """
 
-    def __init__(self, cache: AttentionCache, sentences: list[Sentence], relation_ids: dict[str, int],
-                 glove: Glove | None, label_level: str = "base"):
-        self.cache, self.sentences, self.glove = cache, sentences, glove
-        self.relation_ids, self.label_level = relation_ids, label_level
-        self.indices = cache.kept
-        missing = [sentences[i].sent_id for i in self.indices if sentences[i].heads is None]
-        if missing:
-            raise ValueError(f"probes need gold trees; {len(missing)} sentences have none (first: {missing[0]})")
+    def __init__(self, sentences: list[Sentence], task: Task, label_ids: dict[str, int], vectors: VectorTable,
+                 store=None):
+        self.store, self.sentences, self.vectors = store, sentences, vectors
+        self.indices = store.kept if store is not None else np.arange(len(sentences))
+        self.layout = getattr(store, "layout", Layout())
+        examples = [task.example(sentences[i]) for i in self.indices]
+        self.lengths = np.array([len(sentences[i]) for i in self.indices])
+        self.vector_rows = [vectors.rows(sentences[i].words) for i in self.indices]
+        self.items = [self._item(len(sentences[i]), e, task, label_ids) for i, e in zip(self.indices, examples)]
+
+    def _item(self, n: int, example: Example, task: Task, label_ids: dict[str, int]) -> ProbeItem:
+        """The item without its vectors and maps, which :meth:`__getitem__` fills in."""
+        labels = [label_ids.get(r, -1) for r in example.labels] if example.labels is not None else [-1] * len(example)
+        return ProbeItem(n=n, spans=_padded(example.spans), gold=_padded(example.gold),
+                         labels=np.array(labels, dtype=np.int64), scored=np.asarray(example.scored, dtype=bool),
+                         vectors=np.zeros((0, 0), np.float32), root=task.root, layout=self.layout)
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
-        i = self.indices[j]
-        sent = self.sentences[i]
-        rels = relation_labels(sent, self.label_level)
-        vectors = self.glove.lookup(sent.words) if self.glove is not None else np.zeros((len(sent), 1), np.float32)
-        return {
-            "maps": torch.from_numpy(self.cache.maps(i).astype(np.float32)),
-            "heads": torch.from_numpy(sent.heads),
-            "rels": torch.tensor([self.relation_ids.get(r, -1) for r in rels], dtype=torch.long),
-            "punct": torch.from_numpy(sent.is_punct),
-            "vectors": torch.from_numpy(vectors),
-        }
+    def __getitem__(self, j: int) -> ProbeItem:
+        maps = self.store.maps(self.indices[j]) if self.store is not None else None
+        return replace(self.items[j], vectors=self.vectors.table[self.vector_rows[j]], maps=maps)
 
 
 class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length sentences in a fresh random order each epoch.
 
-    The probe's inputs are (B, K, N, N+1) padded to the longest sentence, so a random batch of
+    The probe's inputs are (B, Q, N, M) padded to the longest sentence, so a random batch of
     EWT pays for its one 60-word sentence with every 15-word one; sorting within pools of
     ``pool`` batches cuts that padding while keeping the order random.
 
@@ -129,13 +157,10 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return len(self._batches())
 
 
-def relation_labels(sent: Sentence, level: str) -> list[str]:
-    # LAS in the CoNLL 2018 evaluation ignores subtypes; "full" keeps them (nsubj:pass)
-    return sent.base_rels if level == "base" else sent.rels
-
-
 class ProbeDataModule(pl.LightningDataModule):
-    """Extracts (or reads from the cache) attention for the train/val/test splits."""
+    """Loads each split's sentences and, when the probe reads attention, their maps (extracting
+    them first if the cache lacks them). ``attention=False`` (attention-free probes) reads the
+    corpus only: no model is loaded and nothing is extracted."""
 
     def __init__(
         self,
@@ -143,37 +168,38 @@ class ProbeDataModule(pl.LightningDataModule):
         corpus: Corpus,
         extraction: ExtractionSettings,
         cache_root: str,
+        task: Task,
         glove: Glove | None = None,
+        attention: bool = True,
         batch_size: int = 32,
         eval_batch_size: int = 64,
         max_pairs: int | None = 50_000,
         num_workers: int = 0,
         splits: dict[str, str] | None = None,
-        label_level: str = "base",
         seed: int | None = None,
     ):
         super().__init__()
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
-        self.cache_root, self.glove = cache_root, glove
+        self.cache_root, self.task, self.glove, self.attention = cache_root, task, glove, attention
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.max_pairs = max_pairs
         self.splits = dict(splits or {"train": "train", "val": "dev", "test": "test"})
-        if label_level not in ("base", "full"):
-            raise ValueError(f"label_level must be 'base' or 'full', not {label_level!r}")
-        self.label_level = label_level
         # the batch order's seed; None takes torch's, which seed_everything(cfg.seed) has set
         self.seed = torch.initial_seed() % 2**32 if seed is None else seed
         self.datasets: dict[str, ProbeDataset] = {}
         self._loaded: dict = {}
-        self.relations: list[str] = []
+        self.labels: list[str] = []
+
+    def _read(self, split: str) -> tuple[object | None, list[Sentence]]:
+        if self.attention:
+            # the one place probes ask for attention
+            return open_split(self.encoder, self.corpus, split, self.extraction, self.cache_root)
+        return None, [s for part in split.split("+") for s in self.corpus.read(part)[0]]
 
     def _load(self) -> dict:
         # Lightning calls prepare_data on every fit/validate/test: parse the corpora once
         if not self._loaded:
-            self._loaded = {
-                role: get_attention(self.encoder, self.corpus, split, self.extraction, self.cache_root)
-                for role, split in self.splits.items()
-            }
+            self._loaded = {role: self._read(split) for role, split in self.splits.items()}
         return self._loaded
 
     def prepare_data(self) -> None:
@@ -183,20 +209,23 @@ class ProbeDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         loaded = self._load()  # other DDP ranks load here; rank 0 reuses prepare_data's
-        train_cache, train_sents = loaded["train"]
-        counts = Counter(r for i in train_cache.kept for r in relation_labels(train_sents[i], self.label_level))
-        self.relations = [r for r, _ in counts.most_common()]
-        ids = {r: k for k, r in enumerate(self.relations)}
-        for role, (cache, sents) in loaded.items():
-            self.datasets[role] = ProbeDataset(cache, sents, ids, self.glove, self.label_level)
-            log.info("%s (%s): %d sentences, %d skipped", role, self.splits[role], len(cache), len(cache.skipped))
+        train_store, train_sents = loaded["train"]
+        kept = train_store.kept if train_store is not None else range(len(train_sents))
+        counts = Counter(label for i in kept for label in (self.task.example(train_sents[i]).labels or []))
+        self.labels = [label for label, _ in counts.most_common()]
+        ids = {label: k for k, label in enumerate(self.labels)}
+        for role, (store, sents) in loaded.items():
+            self.datasets[role] = ProbeDataset(sents, self.task, ids, VectorTable(self.glove, sents), store)
+            skipped = len(store.skipped) if store is not None else 0
+            log.info("%s (%s): %d sentences, %d skipped", role, self.splits[role], len(self.datasets[role]), skipped)
         if self.glove is not None:
-            cov = self.glove.coverage(w for i in train_cache.kept for w in train_sents[i].words)
+            cov = self.glove.coverage(w for i in kept for w in train_sents[i].words)
             log.info("GloVe (%s) covers %.1f%% of training words", self.glove.source, 100 * cov)
 
     @property
     def num_maps(self) -> int:
-        return self.datasets["train"].cache.num_maps
+        store = self._load()["train"][0]
+        return store.num_maps if store is not None else 0
 
     @property
     def vector_dim(self) -> int:
@@ -204,13 +233,12 @@ class ProbeDataModule(pl.LightningDataModule):
 
     def _loader(self, role: str, shuffle: bool, batch_size: int) -> DataLoader:
         ds = self.datasets[role]
-        lengths = np.array([len(ds.sentences[i]) for i in ds.indices])
         # training batches are split over DDP ranks; evaluation is not (see the sampler)
         trainer = getattr(self, "trainer", None)
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer and role == "train" else (1, 0)
-        sampler = LengthBucketBatchSampler(lengths, batch_size, shuffle, seed=self.seed, max_pairs=self.max_pairs,
+        sampler = LengthBucketBatchSampler(ds.lengths, batch_size, shuffle, seed=self.seed, max_pairs=self.max_pairs,
                                            num_replicas=replicas, rank=rank)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_sentences,
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

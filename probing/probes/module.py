@@ -10,20 +10,35 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from probing.probes.base import ProbeNet
+from probing.probes.batch import ProbeBatch
 from probing.probes.decode import DECODERS
-from probing.probes.metrics import AttachmentScore, PerRelationUAS
+from probing.probes.metrics import GoldSetAccuracy, PerLabelAccuracy
+
+LOSSES = ("sentence_sum", "query_mean")
 
 
 class ProbeModule(pl.LightningModule):
-    """Trains a :class:`ProbeNet` with cross-entropy over the N+1 candidates of each word.
+    """Trains a :class:`ProbeNet` to put its probability mass on each query's gold candidates.
 
-    With ``predict_labels`` a relation classifier (MLP with one hidden layer) reads
-    ``net.pair_features`` of the arc, i.e. only what the probe itself sees: per-map attention of
-    the arc (2K) for the attention probes, plus [v_head ; v_dep] for the GloVe ones. It reads the
-    gold head's arc in training and the predicted head's at evaluation, so LAS is end to end.
+    Loss per query: ``-log sum_{c in gold} p(c)`` (cross-entropy when the gold set is one
+    candidate). ``loss="sentence_sum"`` sums it over each example's queries and averages over the
+    batch's examples: the released code's loss at batch size 1; "query_mean" averages over the
+    batch's queries (this code before issue 10).
 
-    A net with nothing to train (RightBranching) gets no optimizer and its training steps are
-    skipped, so ``trainer.fit`` still runs validation.
+    ``mask_self``: a query's own words are not candidates. The released probe left them in (a
+    self-attachment is simply wrong); this code used to mask them.
+
+    Metrics are named after the task: ``{split}/{metric}`` (``val/uas``, ``val/acc``) and, with
+    ``predict_labels``, ``{split}/{labeled_metric}`` (``val/las``). ``include_punct`` counts every
+    query, not only those the task scores. ``trees``: queries are a sentence's words and ROOT is a
+    candidate, so MST decoding applies.
+
+    With ``predict_labels`` a label classifier (MLP with one hidden layer) reads
+    ``net.pair_features`` of the arc, i.e. only what the probe itself sees. It reads the first gold
+    candidate's arc in training and the predicted one's at evaluation, so LAS is end to end.
+
+    A net with nothing to train (the rule baselines) has no arc loss: none is logged, and with no
+    label classifier either, training steps are skipped and ``trainer.fit`` still runs validation.
     """
 
     def __init__(
@@ -32,93 +47,116 @@ class ProbeModule(pl.LightningModule):
         optimizer: functools.partial,
         decode: str = "argmax",
         predict_labels: bool = False,
-        num_relations: int = 0,
-        relation_names: list[str] | None = None,
+        num_labels: int = 0,
+        label_names: list[str] | None = None,
         include_punct: bool = False,
-        rel_hidden_dim: int = 128,
+        mask_self: bool = False,
+        loss: str = "sentence_sum",
+        label_hidden_dim: int = 128,
+        metric: str = "uas",
+        labeled_metric: str | None = "las",
+        trees: bool = True,
     ) -> None:
         super().__init__()
         # partials do not unpickle under torch's weights_only; the Hydra config records both
         self.save_hyperparameters(ignore=["net", "optimizer"])
         if decode not in DECODERS:
             raise ValueError(f"decode must be one of {sorted(DECODERS)}, got {decode!r}")
-        if predict_labels and num_relations <= 0:
-            raise ValueError("predict_labels needs num_relations > 0")
-        if relation_names is not None and num_relations and len(relation_names) != num_relations:
-            raise ValueError("relation_names and num_relations disagree")
+        if decode == "mst" and not trees:
+            raise ValueError("decode=mst needs a task whose queries form a tree (dependencies)")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if predict_labels and (num_labels <= 0 or labeled_metric is None):
+            raise ValueError("predict_labels needs a task with labels and num_labels > 0")
+        if label_names is not None and num_labels and len(label_names) != num_labels:
+            raise ValueError("label_names and num_labels disagree")
         self.net = net
         self.optimizer = optimizer
         self._decode = DECODERS[decode]
-        self.rel_classifier = None
+        self.learns_arcs = any(p.requires_grad for p in net.parameters())
+        self.label_classifier = None
         if predict_labels:
-            self.rel_classifier = nn.Sequential(
-                nn.Linear(net.pair_feature_dim, rel_hidden_dim),
-                nn.ReLU(),
-                nn.Linear(rel_hidden_dim, num_relations),
+            self.label_classifier = nn.Sequential(
+                nn.Linear(net.pair_feature_dim, label_hidden_dim), nn.ReLU(), nn.Linear(label_hidden_dim, num_labels)
             )
-        self.val_uas = AttachmentScore(include_punct=include_punct)
-        self.test_uas = AttachmentScore(include_punct=include_punct)
-        self.val_las = AttachmentScore(labeled=True, include_punct=include_punct)
-        self.test_las = AttachmentScore(labeled=True, include_punct=include_punct)
-        names = relation_names or [str(i) for i in range(num_relations)]
-        self.test_rel_uas = PerRelationUAS(names, include_punct=include_punct)
+        self.accuracy = nn.ModuleDict({split: GoldSetAccuracy() for split in ("val", "test")})
+        self.labeled_accuracy = nn.ModuleDict({split: GoldSetAccuracy(labeled=True) for split in ("val", "test")})
+        self.test_per_label = PerLabelAccuracy(label_names or [str(i) for i in range(num_labels)])
 
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, N, N+1) arc scores."""
-        return self.net(batch)
-
-    def _loss(
-        self, batch: dict[str, Tensor], scores: Tensor, label_heads: Tensor
-    ) -> tuple[Tensor, Tensor | None]:
-        """Arc (+ relation) cross-entropy over real words, and (B, N, R) relation logits."""
-        mask = batch["word_mask"]
-        loss = F.cross_entropy(scores[mask], batch["heads"][mask])
-        if self.rel_classifier is None:
-            return loss, None
-        rel_logits = self.rel_classifier(self.net.pair_features(batch, label_heads))
-        gold = batch["rels"][mask]
-        known = gold >= 0  # -1 marks a relation outside the vocabulary
-        rel_loss = F.cross_entropy(rel_logits[mask][known], gold[known], reduction="sum")
-        return loss + rel_loss / known.sum().clamp_min(1), rel_logits
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        loss, _ = self._loss(batch, self.net(batch), batch["heads"])
-        B = batch["lengths"].numel()
-        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=B)
-        # nothing to learn (RightBranching): returning None makes Lightning skip the step
-        return loss if loss.requires_grad else None
-
-    def _eval_step(self, batch: dict[str, Tensor], split: str) -> None:
+    def forward(self, batch: ProbeBatch) -> Tensor:
+        """(B, Q, N+1) scores, -inf where a candidate is not one."""
         scores = self.net(batch)
-        pred = self._decode(scores, batch["lengths"])
-        loss, rel_logits = self._loss(batch, scores, pred)
-        B = batch["lengths"].numel()
-        gold, mask, punct = batch["heads"], batch["word_mask"], batch["punct"]
-        self.log(f"{split}/loss", loss, on_epoch=True, batch_size=B)
-        uas = getattr(self, f"{split}_uas")
-        uas.update(pred, gold, mask, punct)
-        self.log(f"{split}/uas", uas, on_epoch=True, batch_size=B, prog_bar=split == "val")
-        if rel_logits is not None:
-            las = getattr(self, f"{split}_las")
-            las.update(pred, gold, mask, punct, rel_logits.argmax(-1), batch["rels"])
-            self.log(f"{split}/las", las, on_epoch=True, batch_size=B, prog_bar=split == "val")
-        if split == "test":
-            self.test_rel_uas.update(pred, gold, batch["rels"], mask, punct)
+        valid = batch.cand_mask
+        if self.hparams.mask_self:
+            valid = valid & ~batch.in_query
+        return scores.masked_fill(~valid, float("-inf"))
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def _reduce(self, per_query: Tensor, batch_size: int) -> Tensor:
+        if self.hparams.loss == "sentence_sum":
+            return per_query.sum() / batch_size
+        return per_query.mean()
+
+    def _loss(self, batch: ProbeBatch, scores: Tensor, label_choice: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Arc (+ label) loss, None when nothing is learned from this batch; and (B, Q, L) label logits."""
+        losses = []
+        if self.learns_arcs:
+            gold = batch.gold & torch.isfinite(scores)
+            keep = batch.query_mask & gold.any(-1)  # a query whose gold is no candidate has no loss
+            if keep.any():
+                rows = scores[keep]  # rows before logsumexp: an all -inf padding row would give NaN grads
+                nll = torch.logsumexp(rows, -1) - torch.logsumexp(rows.masked_fill(~gold[keep], float("-inf")), -1)
+                losses.append(self._reduce(nll, len(batch)))
+        logits = None
+        if self.label_classifier is not None:
+            logits = self.label_classifier(self.net.pair_features(batch, label_choice))
+            known = batch.query_mask & (batch.labels >= 0)  # -1: a label outside the vocabulary
+            if known.any():
+                nll = F.cross_entropy(logits[known], batch.labels[known], reduction="none")
+                losses.append(self._reduce(nll, len(batch)))
+        return (sum(losses) if losses else None), logits
+
+    def training_step(self, batch: ProbeBatch, batch_idx: int) -> Tensor | None:
+        loss, _ = self._loss(batch, self(batch), batch.gold_index)
+        if loss is None:
+            # nothing to learn (a rule, or no query with a reachable gold): Lightning skips the step,
+            # where a zero loss would still let Adam's momentum move the weights
+            return None
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch))
+        return loss
+
+    def _eval_step(self, batch: ProbeBatch, split: str) -> None:
+        scores = self(batch)
+        pred = self._decode(scores, batch.lengths)
+        loss, logits = self._loss(batch, scores, pred)
+        B = len(batch)
+        if loss is not None:
+            self.log(f"{split}/loss", loss, on_epoch=True, batch_size=B)
+        counted = batch.query_mask if self.hparams.include_punct else batch.scored
+        accuracy = self.accuracy[split]
+        accuracy.update(pred, batch.gold, counted)
+        self.log(f"{split}/{self.hparams.metric}", accuracy, on_epoch=True, batch_size=B, prog_bar=split == "val")
+        if logits is not None:
+            labeled = self.labeled_accuracy[split]
+            labeled.update(pred, batch.gold, counted, logits.argmax(-1), batch.labels)
+            self.log(f"{split}/{self.hparams.labeled_metric}", labeled, on_epoch=True, batch_size=B,
+                     prog_bar=split == "val")
+        if split == "test" and self.hparams.num_labels:
+            self.test_per_label.update(pred, batch.gold, batch.labels, counted)
+
+    def validation_step(self, batch: ProbeBatch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: ProbeBatch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
     def on_test_epoch_start(self) -> None:
-        self.test_rel_uas.reset()
+        self.test_per_label.reset()
 
-    def per_relation_table(self) -> list[list]:
-        """Rows ``[relation, uas, count]`` from the last test run, most frequent first."""
-        if self.test_rel_uas.update_count == 0:
+    def per_label_table(self) -> list[list]:
+        """Rows ``[label, accuracy, count]`` from the last test run, most frequent first."""
+        if self.test_per_label.update_count == 0:
             return []
-        rows = [[name, uas, n] for name, (uas, n) in self.test_rel_uas.compute().items() if n > 0]
+        rows = [[name, acc, n] for name, (acc, n) in self.test_per_label.compute().items() if n > 0]
         return sorted(rows, key=lambda row: -row[2])
 
     def configure_optimizers(self) -> torch.optim.Optimizer | None:

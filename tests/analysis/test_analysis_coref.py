@@ -8,6 +8,7 @@ from probing.analysis.coref import (
     parse_entity_field,
     parse_mentions,
 )
+from probing.attention.layout import Layout
 from probing.data.sentence import Sentence
 
 
@@ -89,6 +90,24 @@ def test_pronoun_attending_to_antecedent():
     # nearest preceding mention is "the dog" (wrong); no earlier mention headed "she"
     assert res.nearest[0] == 0.0 and res.same_head[0] == 0.0
     assert res.table[2]["model"] == "head 1-1" and res.table[2]["Pronoun"] == 1.0
+
+
+@pytest.mark.parametrize("layout", [Layout(True, True), Layout(True, False), Layout(False, True),
+                                    Layout(False, False)], ids=lambda lay: lay.describe())
+def test_every_layout_reads_the_mention_rows(layout):
+    # the same She -> Mary head as above, with the special tokens wherever the layout puts them;
+    # every other row attends to a special token (or, without any, to its own word)
+    n = 8
+    t = layout.num_tokens(n)
+    special = layout.start_index if layout.start else layout.end_index(n)
+    maps = np.zeros((1, t, t))
+    for i in range(t):
+        maps[0, i, i if special is None else special] = 1.0
+    she, mary = layout.word_token(5), layout.word_token(0)
+    maps[0, she] = 0.0
+    maps[0, she, mary] = 1.0
+    res = coref_accuracies([(maps, MARY)], 1, num_heads=1, layout=layout)
+    assert res.counts.tolist() == [1, 1, 0, 0] and res.head_accuracy[0, 0] == 1.0
 
 
 def test_baselines_on_hand_checked_document():

@@ -74,7 +74,7 @@ def test_same_layer_ratio_direction():
 
 def test_behaviour_labels_thresholds_and_precedence():
     z = np.zeros((1, 6))
-    stats = {key: z.copy() for key in ("next", "prev", "start", "end", "punct")}
+    stats = {key: z.copy() for key in ("next", "prev", "start", "end", "punct", "self")}
     stats["entropy"] = np.full((1, 6), 1.0)
     stats["uniform_entropy"] = 2.0  # broad above 0.783 * 2 = 1.57 nats
     stats["next"][0, 0] = 0.51
@@ -87,13 +87,16 @@ def test_behaviour_labels_thresholds_and_precedence():
     assert labels == ["next", "prev", "broad", "cls", "sep", "other"]
 
 
-def test_plot_mds_png(tmp_path):
+def test_behaviour_labels_without_special_tokens():
+    # a layout without start and end tokens has no "start"/"end" statistics: those rules never fire
+    stats = {"next": np.array([[0.9, 0.0]]), "prev": np.zeros((1, 2)), "entropy": np.zeros((1, 2)),
+             "punct": np.zeros((1, 2)), "self": np.zeros((1, 2)), "start": None, "end": None,
+             "uniform_entropy": 2.0}
+    assert behaviour_labels(stats) == ["next", "other"]
+
+
+def test_plot_mds_legend():
     emb = np.random.default_rng(0).normal(size=(6, 2))
-    plot_mds(
-        emb,
-        ["other", "next", "prev", "broad", "cls", "sep"],
-        [1, 1, 1, 2, 2, 2],
-        tmp_path / "mds.png",
-    )
-    data = (tmp_path / "mds.png").read_bytes()
-    assert data[:4] == b"\x89PNG" and len(data) > 5000
+    fig = plot_mds(emb, ["other", "next", "prev", "broad", "cls", "other"], [1, 1, 1, 2, 2, 2])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["other", "next", "prev", "broad", "cls"]

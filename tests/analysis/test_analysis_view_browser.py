@@ -128,7 +128,7 @@ def as_matrix(snapshot) -> np.ndarray:
 def test_viewer_redraws_in_chromium(chromium, tmp_path):
     np.testing.assert_allclose(MAPS.sum(-1), 1.0)
     viewer = tmp_path / "view.html"
-    write_attention_html(MAPS, WORDS, 2, 2, viewer)
+    write_attention_html(MAPS, TOKENS, 2, 2, viewer)
     page = viewer.read_text(encoding="utf-8")
     assert page.rstrip().endswith("</body></html>")
     driven = tmp_path / "driven.html"

@@ -4,12 +4,14 @@ import torch
 import torch.nn.functional as F
 
 from probing.probes.attention import AttnPlusGlove
-from probing.probes.collate import collate_sentences
+from probing.probes.batch import ProbeBatch, collate
+
+from ._items import item
 
 H, X, P, Q = torch.eye(4)  # word types; ROOT's vector is zeros
 
 
-def _item(types: list[torch.Tensor], heads: list[int], attends: list[dict[int, float]]) -> dict:
+def _item(types: list[torch.Tensor], heads: list[int], attends: list[dict[int, float]]):
     """One map; ``attends[d]`` maps token -> attention for word d+1 (token 0 = start)."""
     n = len(heads)
     maps = torch.zeros(1, n + 2, n + 2)
@@ -17,13 +19,7 @@ def _item(types: list[torch.Tensor], heads: list[int], attends: list[dict[int, f
     for d, row in enumerate(attends):
         for token, value in row.items():
             maps[0, d + 1, token] = value
-    return {
-        "maps": maps,
-        "heads": torch.tensor(heads),
-        "rels": torch.zeros(n, dtype=torch.long),
-        "punct": torch.zeros(n, dtype=torch.bool),
-        "vectors": torch.stack(types),
-    }
+    return item(maps, heads, vectors=torch.stack(types))
 
 
 # Word 4 (type Q) attends half to its gold head (type H) and half to a distractor (type X), so
@@ -37,70 +33,41 @@ SENTENCES = [
 ]
 
 
-def _off_by_one(batch: dict) -> dict:
-    """The released code's pairing: candidate c gets word c+1's vector, the last one ROOT's."""
-    shifted = torch.cat([batch["dep_vectors"], torch.zeros_like(batch["cand_vectors"][:, :1])], 1)
-    return {**batch, "cand_vectors": shifted}
+class OffByOne(AttnPlusGlove):
+    """The released code's pairing: candidate c (ROOT = 0) gets word c+1's vector, the last word ROOT's
+    zeros, because ROOT went first in the attention and last in the word pairs."""
+
+    def forward(self, batch: ProbeBatch) -> torch.Tensor:
+        vectors = torch.cat([batch.word_vectors, torch.zeros_like(batch.word_vectors[:, :1])], 1)  # (B, N+1, D)
+        cand = self.cand(vectors)
+        query = self.query(batch.query_vectors)
+        weights = query[:, :, None] + cand[:, None]  # (B, Q, N+1, M)
+        attn = torch.cat([self.root(batch.special_attn)[:, :, None], batch.word_attn], 2)
+        return (attn * weights).sum(-1)
 
 
-def _train_and_predict(batch: dict, steps: int = 300) -> torch.Tensor:
-    torch.manual_seed(0)
-    net = AttnPlusGlove(num_maps=1, vector_dim=4)
+def _train_and_predict(net: AttnPlusGlove, batch: ProbeBatch, steps: int = 300) -> torch.Tensor:
     optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
-    mask = batch["word_mask"]
+    mask = batch.query_mask
     for _ in range(steps):
         optimizer.zero_grad()
-        F.cross_entropy(net(batch)[mask], batch["heads"][mask]).backward()
+        F.cross_entropy(net(batch)[mask], batch.gold_index[mask]).backward()
         optimizer.step()
     with torch.no_grad():
         return net(batch).argmax(-1)
 
 
 def test_correct_pairing_reaches_full_uas():
-    batch = collate_sentences(SENTENCES)
-    pred = _train_and_predict(batch)
-    assert torch.equal(pred, batch["heads"])
+    batch = collate(SENTENCES)
+    torch.manual_seed(0)
+    pred = _train_and_predict(AttnPlusGlove(num_maps=1, vector_dim=4), batch)
+    assert torch.equal(pred, batch.gold_index)
 
 
 def test_off_by_one_pairing_cannot():
-    batch = _off_by_one(collate_sentences(SENTENCES))
-    pred = _train_and_predict(batch)
-    right = pred == batch["heads"]
+    batch = collate(SENTENCES)
+    torch.manual_seed(0)
+    pred = _train_and_predict(OffByOne(num_maps=1, vector_dim=4), batch)
+    right = pred == batch.gold_index
     assert not (right[0, 3] and right[1, 3])
     assert right.float().mean() < 1.0
-
-
-def test_scores_match_the_formula_with_each_candidates_own_vector():
-    gen = torch.Generator().manual_seed(1)
-    items = []
-    for n in (4, 2):
-        maps = torch.rand(3, n + 2, n + 2, generator=gen)
-        items.append(
-            {
-                "maps": maps / maps.sum(-1, keepdim=True),
-                "heads": torch.zeros(n, dtype=torch.long),
-                "rels": torch.zeros(n, dtype=torch.long),
-                "punct": torch.zeros(n, dtype=torch.bool),
-                "vectors": torch.randn(n, 5, generator=gen),
-            }
-        )
-    batch = collate_sentences(items)
-    net = AttnPlusGlove(num_maps=3, vector_dim=5)
-    scores = net(batch)
-    for b, item in enumerate(items):
-        n, maps, vectors = len(item["heads"]), item["maps"], item["vectors"]
-        for d in range(n):
-            j = d + 1  # the dependent's token
-            for c in range(n + 1):
-                if c == j:
-                    assert scores[b, d, c] == float("-inf")
-                    continue
-                v_c = torch.zeros(5) if c == 0 else vectors[c - 1]
-                pair = torch.cat([v_c, vectors[d]])
-                w = torch.cat([net.w_head.weight, net.w_dep.weight], 1) @ pair + net.w_dep.bias
-                u = torch.cat([net.u_head.weight, net.u_dep.weight], 1) @ pair + net.u_dep.bias
-                to_c = maps[:, j, c]  # token c is the start token when c = 0
-                from_c = maps[:, j, n + 1] if c == 0 else maps[:, c, j]
-                expected = (w * to_c + u * from_c).sum()
-                assert torch.allclose(scores[b, d, c], expected, atol=1e-5)
-        assert torch.isinf(scores[b, n:]).all() and torch.isinf(scores[b, :, n + 1 :]).all()

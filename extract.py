@@ -1,0 +1,16 @@
+"""Extract word-level attention into the cache: ``python extract.py split=train`` (see conf/extract.yaml)."""
+
+import hydra
+from omegaconf import DictConfig
+
+import probing  # noqa: F401  (registers the config resolvers)
+from probing.attention.store import run
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="extract")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Where a committed number came from: the command, date, device, git commit and package versions.
+
+Every results file (``probing.results``, the benchmarks) opens with :func:`header`, so no number
+in ``results/`` or ``benchmarks/results/`` stands without the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("torch", "transformers", "pytorch-lightning", "hydra-core", "numpy", "scikit-learn", "tokenizers")
+
+
+def device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    return f"CPU, {os.cpu_count()} cores ({platform.machine()}), no GPU"
+
+
+def commit() -> str:
+    """HEAD's short hash, with ``+dirty`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def record(command: str | None = None) -> dict:
+    return {
+        "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "device": device(),
+        "commit": commit(),
+        "python": platform.python_version(),
+        "packages": versions(),
+    }
+
+
+def header(rec: dict) -> str:
+    """Markdown lines naming the run, for the top of a results file."""
+    pkgs = ", ".join(f"{k} {v}" for k, v in rec["packages"].items())
+    return (f"Written by `{rec['command']}` on {rec['date']}, {rec['device']}, commit `{rec['commit']}`, "
+            f"Python {rec['python']} ({pkgs}). Do not edit by hand: re-run the command.\n")

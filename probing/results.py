@@ -1,0 +1,478 @@
+"""Regenerate every committed result from nothing, with one command.
+
+    PROBING_DATA_DIR=../shared/data python -m probing.results            # all stages, hours on 2 CPU cores
+    python -m probing.results --only table3 analysis                      # some stages (others left as they are)
+    python -m probing.results --quick                                     # every stage on the tiny data (a test runs it)
+
+Each stage runs the project's own entry points as a user would (``train.py -m ...``,
+``analyze.py ...``, ``benchmarks/run_all.py``) into ``outputs/results/<stage>/``, then reads what
+they wrote and writes ``results/<stage>.md`` under a header naming the command, date, device,
+commit and package versions (:mod:`probing.provenance`). The paper's numbers come from
+:mod:`probing.analysis.paper`. The "Results so far" block of README.md is rewritten from the same
+files. ``--quick`` writes into ``outputs/results-quick/`` and never touches ``results/`` or README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from probing import provenance
+from probing.analysis import paper
+
+log = logging.getLogger("probing.results")
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBES = ["right_branching", "distances_plus_glove", "random_init_attn_plus_glove", "attn_only", "attn_plus_glove"]
+PROBE_NAMES = {"right_branching": "right-branching", "distances_plus_glove": "Distances + GloVe",
+               "random_init_attn_plus_glove": "random-init Attn + GloVe", "attn_only": "Attn",
+               "attn_plus_glove": "Attn + GloVe", "nearest_opinion": "nearest opinion (baseline)"}
+ATTN_PROBES = ["attn_only", "attn_plus_glove"]
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+@dataclass
+class Plan:
+    """What a run covers. The full plan is the committed one; ``quick`` shrinks every axis."""
+
+    quick: bool
+    out: Path
+    results: Path
+    encoders: list[str] = field(default_factory=lambda: ["mpnet_base", "minilm_l6"])
+    causal: list[str] = field(default_factory=lambda: ["smollm2_135m", "gemma3_270m"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    data: list[str] = field(default_factory=list)  # overrides for EWT runs (none: the default data)
+    triplets: str = "semeval14_triplets"
+    restaurants: str = "semeval14_restaurants"
+    extra_train: list[str] = field(default_factory=list)
+    lr_trials: int = 10
+
+    @classmethod
+    def make(cls, quick: bool, out: Path | None = None) -> Plan:
+        if not quick:
+            return cls(False, out or ROOT / "outputs" / "results", ROOT / "results")
+        out = out or ROOT / "outputs" / "results-quick"
+        # one epoch on the 14-sentence treebank, the tiny models, one seed
+        return cls(True, out, out / "results", encoders=["tiny_random"], causal=["tiny_llama"], seeds=[0],
+                   data=["data=tiny"], triplets="tiny_triplets", restaurants="tiny",
+                   extra_train=["trainer.max_epochs=1"], lr_trials=2)
+
+    def analyze(self, job: str) -> list[str]:
+        """Overrides for ``analyze.py analysis=<job>``: in quick mode, the job's own tiny-data ones."""
+        if not self.quick:
+            return []
+        from probing.analysis.base import job_classes
+
+        return list(job_classes()[job].tiny_overrides)
+
+
+class Runner:
+    """Runs commands, logging each to ``<out>/logs/``, and fails loudly with the log's tail."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+                    "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "PYTHONUNBUFFERED": "1"}
+        (plan.out / "logs").mkdir(parents=True, exist_ok=True)
+        self.commands: list[str] = []
+
+    def __call__(self, name: str, args: list[str]) -> None:
+        cmd = [sys.executable, *args]
+        shown = " ".join(shlex.quote(a) for a in ["python", *args])
+        self.commands.append(shown)
+        path = self.plan.out / "logs" / f"{name}.log"
+        log.info("running %s (log: %s)", shown, path)
+        start = time.perf_counter()
+        with open(path, "w") as f:
+            done = subprocess.run(cmd, cwd=ROOT, env=self.env, stdout=f, stderr=subprocess.STDOUT)
+        log.info("%s: %.0f s", name, time.perf_counter() - start)
+        if done.returncode:
+            tail = "".join(path.read_text().splitlines(keepends=True)[-40:])
+            raise RuntimeError(f"{shown} failed (exit {done.returncode}); the end of {path}:\n{tail}")
+
+
+def write(plan: Plan, name: str, body: str) -> Path:
+    """``results/<name>.md`` under the provenance header of this invocation."""
+    plan.results.mkdir(parents=True, exist_ok=True)
+    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    rec = provenance.record(f"python -m probing.results {argv}".strip())
+    path = plan.results / f"{name}.md"
+    path.write_text(provenance.header(rec) + "\n" + body.rstrip() + "\n")
+    log.info("wrote %s", path)
+    return path
+
+
+def md_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no rows)"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    v = 100 * np.asarray(values)
+    return f"{v.mean():.1f} ± {v.std():.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def collect_runs(root: Path) -> list[dict]:
+    """Every finished train.py run's metrics.json under ``root``."""
+    return [json.loads(p.read_text()) for p in sorted(root.rglob("metrics.json"))]
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def stage_lr_sweep(plan: Plan, run: Runner) -> None:
+    """The recorded Optuna sweep behind the default recipe's learning rate (issue 10 §2)."""
+    model = plan.encoders[-1]
+    sweep = plan.out / "lr_sweep"
+    shutil.rmtree(sweep, ignore_errors=True)
+    run("lr_sweep", ["train.py", "-m", "hparams_search=lr", f"model={model}", "probe=attn_plus_glove", "~logger",
+                     *plan.data, *plan.extra_train, f"hydra.sweeper.n_trials={plan.lr_trials}",
+                     f"hydra.sweep.dir={sweep}"])
+    rows = []
+    for path in sorted(sweep.rglob("metrics.json")):
+        rec = json.loads(path.read_text())
+        rows.append({"trial": path.parent.name, "lr": f"{rec['lr']:.2e}", "val UAS": f"{100 * rec['val/uas']:.2f}",
+                     "best epoch": rec.get("best_epoch"), "epochs run": rec.get("epochs_run")})
+    rows.sort(key=lambda r: float(r["lr"]))
+    best = (sweep / "optimization_results.yaml").read_text() if (sweep / "optimization_results.yaml").exists() else ""
+    body = (f"# Learning-rate sweep for the default recipe\n\nOptuna (TPE, {plan.lr_trials} trials) over the "
+            f"learning rate of `probe=attn_plus_glove` on `{model}`, maximising dev UAS; every other setting is "
+            f"the default recipe (`conf/hparams_search/lr.yaml`). The default in `conf/probe/base/module.yaml` "
+            f"is set from this sweep.\n\n{md_table(rows)}\n\nOptuna's summary:\n\n```yaml\n{best.strip()}\n```\n")
+    write(plan, "lr_sweep", body)
+
+
+def _table3_runs(plan: Plan, run: Runner) -> dict[tuple, list[dict]]:
+    """Every Table 3 row x seed, per model and recipe; returns {(model, recipe): runs}."""
+    seeds = ",".join(map(str, plan.seeds))
+    got = {}
+    for model in plan.encoders + plan.causal:
+        probes = PROBES if model in plan.encoders else ATTN_PROBES
+        for recipe in ("paper", "default"):
+            where = plan.out / "table3" / model / recipe
+            shutil.rmtree(where, ignore_errors=True)
+            experiment = ["experiment=clark19_table3"] if recipe == "paper" else []
+            run(f"table3-{model}-{recipe}", [
+                "train.py", "-m", *experiment, f"model={model}", f"probe={','.join(probes)}", f"seed={seeds}",
+                "~logger", *plan.data, *(plan.extra_train if recipe == "default" else []),
+                f"hydra.sweep.dir={where}"])
+            got[(model, recipe)] = collect_runs(where)
+    return got
+
+
+def _by_probe(runs: list[dict], split: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for r in runs:
+        if f"{split}/uas" in r:
+            out.setdefault(r["probe_config"], []).append(r[f"{split}/uas"])
+    return out
+
+
+def ordering_findings(model: str, dev: dict[str, list[float]]) -> list[str]:
+    """Every pair of Table 3 rows whose order here differs from (or matches) the paper's."""
+    lines = []
+    have = [p for p in PROBES if p in dev]
+    for i, a in enumerate(have):
+        for b in have[i + 1:]:
+            pa, pb = paper.TABLE3[a], paper.TABLE3[b]
+            ma, mb = 100 * np.mean(dev[a]), 100 * np.mean(dev[b])
+            if (pa > pb) != (ma > mb):
+                lines.append(f"- **Does not replicate** ({model}): {PROBE_NAMES[a]} {ma:.1f} vs {PROBE_NAMES[b]} "
+                             f"{mb:.1f}, where the paper had {pa} vs {pb}.")
+    return lines
+
+
+def stage_table3(plan: Plan, run: Runner) -> None:
+    got = _table3_runs(plan, run)
+    models = plan.encoders + plan.causal
+    sections, findings, recipe_rows = [], [], []
+    for recipe, what in (("paper", "the paper's recipe (`experiment=clark19_table3`: Adam, lr 0.002, 1 epoch, "
+                                   "one sentence per batch)"),
+                         ("default", "the default recipe (`python train.py`: early stopping on dev UAS)")):
+        rows = []
+        for probe in PROBES:
+            row = {"probe": PROBE_NAMES[probe], "paper (WSJ-SD dev)": paper.TABLE3[probe]}
+            for model in models:
+                runs = got.get((model, recipe), [])
+                for split in ("dev", "test"):
+                    vals = _by_probe(runs, "val" if split == "dev" else "test").get(probe, [])
+                    row[f"{model} {split}"] = mean_std(vals) if vals else "—"
+            rows.append(row)
+        sections.append(f"## {recipe.capitalize()} recipe\n\nUAS in %, punctuation excluded, mean ± std over seeds "
+                        f"{plan.seeds}, {what}; — where the row is not run for that model (the causal LMs run "
+                        f"the attention probes only).\n\n{md_table(rows)}")
+        for model in models:
+            findings += ordering_findings(f"{model}, {recipe} recipe", _by_probe(got.get((model, recipe), []), "val"))
+    for model in models:
+        paper_dev = _by_probe(got[(model, "paper")], "val")
+        default_dev = _by_probe(got[(model, "default")], "val")
+        epochs = {}
+        for r in got[(model, "default")]:
+            epochs.setdefault(r["probe_config"], []).append(r.get("best_epoch"))
+        for probe in PROBES:
+            if probe not in paper_dev or probe not in default_dev:
+                continue
+            p, d = 100 * np.mean(paper_dev[probe]), 100 * np.mean(default_dev[probe])
+            recipe_rows.append({"model": model, "probe": PROBE_NAMES[probe], "paper recipe dev": f"{p:.1f}",
+                                "default dev": f"{d:.1f}", "default − paper": f"{d - p:+.1f}",
+                                "default ≥ paper": "yes" if d >= p - 0.05 else "**no**",
+                                "best epochs (default)": ", ".join(str(e) for e in epochs.get(probe, []))})
+    body = ("# Table 3: attention-based probing classifiers\n\nDev is UD EWT dev and test UD EWT test; the paper's "
+            "column is WSJ-SD **dev**, so compare it with our dev columns. Models: sentence-embedding encoders and "
+            "causal LMs, not the paper's BERT-base (see each model's caveat in `conf/model/`); GloVe is 50-d, the "
+            "paper's 300-d.\n\n" + "\n\n".join(sections)
+            + "\n\n## Does the default recipe match the paper's?\n\nDev UAS, mean over seeds.\n\n" + md_table(recipe_rows)
+            + "\n\n## Orderings that differ from the paper's\n\n" + ("\n".join(findings) or "None.") + "\n")
+    write(plan, "table3", body)
+
+
+def stage_definitions(plan: Plan, run: Runner) -> None:
+    """The measured effect of every definitional choice: the released code's (default) vs ours before."""
+    rows = []
+    for model in plan.encoders:
+        base = plan.out / "definitions" / model
+        shutil.rmtree(base, ignore_errors=True)
+        variants = {"released (default)": [], "head_dep_rule=head_row": ["analysis.head_dep_rule=head_row"],
+                    "label_level=base": ["analysis.label_level=base"],
+                    "offsets -3..2, clipped (released baseline)": ["analysis.offsets=[-3,-2,-1,1,2]",
+                                                                   "analysis.offset_clip=true"],
+                    "before issue 10 (head_row, base)": ["analysis.head_dep_rule=head_row",
+                                                         "analysis.label_level=base"]}
+        for i, (name, over) in enumerate(variants.items()):
+            out = base / f"syntax{i}"
+            run(f"definitions-{model}-syntax{i}", ["analyze.py", "analysis=syntax_heads", f"model={model}", "~logger",
+                                                   *plan.data, *plan.analyze("syntax_heads"), *over,
+                                                   f"hydra.run.dir={out}"])
+            summary = json.loads((out / "summary.json").read_text())
+            for rel, r in summary["rows"].items():
+                rows.append({"model": model, "definition": name, "relation": rel, "count": r["count"],
+                             "best head": f"{r['head']} {r['direction']}", "accuracy": r["accuracy"],
+                             "baseline": f"{r['baseline_accuracy']} ({r['baseline_offset']:+d})"})
+    t1 = md_table(rows)
+    probe_rows = []
+    seeds = ",".join(map(str, plan.seeds))
+    toggles = {"released (default)": [], "root=start_end": ["probe.net.root=start_end"],
+               "mask_self=true": ["probe.mask_self=true"], "init=zeros": ["probe.net.init=zeros"]}
+    dist_toggles = {"released (default)": [], "features=onehot (before)": ["probe.net.features=onehot"]}
+    for model in plan.encoders:
+        for probe, options in (("attn_only", toggles), ("attn_plus_glove", toggles),
+                               ("distances_plus_glove", dist_toggles)):
+            for i, (name, over) in enumerate(options.items()):
+                where = plan.out / "definitions" / model / f"{probe}{i}"
+                shutil.rmtree(where, ignore_errors=True)
+                run(f"definitions-{model}-{probe}{i}", [
+                    "train.py", "-m", "experiment=clark19_table3", f"model={model}", f"probe={probe}",
+                    f"seed={seeds}", "~logger", *plan.data, *over, f"hydra.sweep.dir={where}"])
+                dev = _by_probe(collect_runs(where), "val").get(probe, [])
+                probe_rows.append({"model": model, "probe": PROBE_NAMES[probe], "definition": name,
+                                   "dev UAS": mean_std(dev)})
+    body = ("# What each definitional choice changes\n\nDefaults follow the released code "
+            "(clarkkev/attention-analysis); each earlier or alternative definition is an option, measured here on "
+            f"EWT dev.\n\n## Table 1 (`analysis=syntax_heads`)\n\nAccuracy and baseline in %.\n\n{t1}\n\n"
+            f"## Probes (paper recipe, seeds {plan.seeds}, dev UAS %)\n\n{md_table(probe_rows)}\n")
+    write(plan, "definitions", body)
+
+
+def _report_md(out: Path, results_dir: Path, model: str) -> str:
+    """The report's markdown with its figure links pointing at copies under ``results/figures/``."""
+    md = (out / "report.md").read_text()
+    figures = results_dir / "figures" / model
+    shutil.rmtree(figures, ignore_errors=True)
+
+    def copy(match: re.Match) -> str:
+        src = out / match.group(2)
+        dst = figures / match.group(2).replace("/", "_")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".png", ".svg", ".pdf"):
+            if src.with_suffix(suffix).is_file():
+                shutil.copyfile(src.with_suffix(suffix), dst.with_suffix(suffix))
+        return f"![{match.group(1)}]({dst.relative_to(results_dir)})"
+
+    return re.sub(r"!\[([^]]*)\]\(([^)]+)\)", copy, md)
+
+
+def stage_analysis(plan: Plan, run: Runner) -> None:
+    """Every analysis job on each model: EWT dev, GUM dev for coreference, the restaurants for the
+    surface statistics and the attention view."""
+    for model in plan.encoders + plan.causal:
+        base = plan.out / "analysis" / model
+        shutil.rmtree(base, ignore_errors=True)
+        run(f"analysis-{model}-report", ["analyze.py", "analysis=report", f"model={model}", "~logger", *plan.data,
+                                         *plan.analyze("report"), f"hydra.run.dir={base / 'report'}"])
+        split = "train" if not plan.quick else "dev"
+        run(f"analysis-{model}-restaurants", [
+            "analyze.py", "analysis=surface", f"model={model}", f"data={plan.restaurants}", f"split={split}", "~logger",
+            f"hydra.run.dir={base / 'restaurants'}"])
+        run(f"analysis-{model}-view", ["analyze.py", "analysis=attention_view", f"model={model}", "~logger",
+                                       f"data={plan.restaurants}", f"hydra.run.dir={base / 'view'}"])
+        restaurants = (base / "restaurants" / "surface_layers.md").read_text()
+        body = (_report_md(base / "report", plan.results, model)
+                + f"\n\n## Surface statistics on the SemEval-2014 restaurant reviews ({split})\n\n{restaurants}\n"
+                + f"\nThe attention view of the talk's sentence is `{(base / 'view' / 'attention_view.html').relative_to(ROOT)}`"
+                  " (not committed: run the command).\n")
+        write(plan, f"analysis_{model}", body)
+
+
+def stage_aspect_opinion(plan: Plan, run: Runner) -> None:
+    rows, probe_rows = [], []
+    seeds = ",".join(map(str, plan.seeds))
+    for model in plan.encoders:
+        for split in ("dev", "test"):
+            out = plan.out / "aspect_opinion" / model / split
+            shutil.rmtree(out, ignore_errors=True)
+            run(f"aspect_opinion-{model}-{split}", ["analyze.py", "analysis=aspect_opinion", f"model={model}",
+                                                    f"data={plan.triplets}", f"split={split}", "~logger",
+                                                    f"hydra.run.dir={out}"])
+            summary = json.loads((out / "summary.json").read_text())
+            for direction in ("aspect->opinion", "opinion->aspect"):
+                for group, r in summary[direction].items():
+                    rows.append({"model": model, "split": split, "direction": direction, "sentiment": group,
+                                 "pairs": r["pairs"], "best head": r["head"], "head acc": f"{100 * r['accuracy']:.1f}",
+                                 "nearest span": f"{100 * r['nearest_span']:.1f}",
+                                 "best offset": f"{100 * r['offset_accuracy']:.1f} ({r['offset']:+d})"})
+        where = plan.out / "aspect_opinion" / model / "probes"
+        shutil.rmtree(where, ignore_errors=True)
+        run(f"aspect_opinion-{model}-probes", ["train.py", "-m", f"data={plan.triplets}", f"model={model}",
+                                               "probe=nearest_opinion,attn_only,attn_plus_glove", f"seed={seeds}",
+                                               "~logger", *plan.extra_train, f"hydra.sweep.dir={where}"])
+        for probe, vals in _by_probe_metric(collect_runs(where), "acc").items():
+            probe_rows.append({"model": model, "probe": PROBE_NAMES.get(probe, probe),
+                               "dev acc": mean_std(vals["val"]), "test acc": mean_std(vals["test"])})
+    body = ("# Aspect → opinion heads on SemEval-2014 restaurant reviews\n\nASTE-Data-V2 triplets; rules in "
+            "`probing/analysis/aspect_opinion.py`. Accuracy in %: a head is right when the word it attends to most "
+            "from the source span lies in the paired span. The nearest-span baseline is given the gold spans.\n\n"
+            + md_table(rows) + "\n\n## The same pairs as a probe task\n\n`train.py data=semeval14_triplets`: "
+            "for each aspect span, predict a word of its opinion span(s); accuracy in %, mean ± std over seeds "
+            f"{plan.seeds}.\n\n" + md_table(probe_rows) + "\n")
+    write(plan, "aspect_opinion", body)
+
+
+def _by_probe_metric(runs: list[dict], metric: str) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        for split in ("val", "test"):
+            if f"{split}/{metric}" in r:
+                out.setdefault(r["probe_config"], {"val": [], "test": []})[split].append(r[f"{split}/{metric}"])
+    return out
+
+
+def stage_families(plan: Plan, run: Runner) -> None:
+    out = plan.out / "families"
+    shutil.rmtree(out, ignore_errors=True)
+    models = plan.encoders + plan.causal
+    extra = ["analysis.tiny=true", "analysis.map_sentences=3"] if plan.quick else []
+    # reuse the analysis stage's per-model reports where they exist (same jobs, same settings)
+    reports = plan.out / "analysis" / "{model}" / "report"
+    run("families", ["analyze.py", "analysis=families", f"analysis.models=[{','.join(models)}]",
+                     f"analysis.probe_runs={plan.out / 'table3'}", f"analysis.reports='{reports}'", "~logger",
+                     *plan.data, *extra, f"hydra.run.dir={out}"])
+    claims = (out / "claims.md").read_text()
+    sinks = (out / "sink_by_layer.md").read_text()
+    figures = plan.results / "figures" / "families"
+    figures.mkdir(parents=True, exist_ok=True)
+    for stem in ("sink_by_depth", "heads_of_all_families"):
+        for suffix in (".png", ".svg", ".pdf"):
+            if (out / f"{stem}{suffix}").is_file():
+                shutil.copyfile(out / f"{stem}{suffix}", figures / f"{stem}{suffix}")
+    caveats = "\n".join(f"- {m}: {r['caveat']}" for m, r in
+                        json.loads((out / "summary.json").read_text())["models"].items())
+    body = (f"# Do the lessons generalise? Encoders and causal LMs side by side\n\nEWT dev (coreference: GUM dev); "
+            f"rules of each verdict in `probing/analysis/families.py`.\n\n{caveats}\n\n## The paper's claims\n\n"
+            f"{claims}\n\n## Sink share per layer, raw and norm-weighted\n\n{sinks}\n\n"
+            f"![sink share by depth](figures/families/sink_by_depth.png)\n\n"
+            f"![heads of all families](figures/families/heads_of_all_families.png)\n")
+    write(plan, "families", body)
+
+
+def stage_benchmarks(plan: Plan, run: Runner) -> None:
+    if plan.quick:
+        log.info("benchmarks: skipped in --quick (they time the real models on EWT)")
+        return
+    run("benchmarks", ["benchmarks/run_all.py", "--out-dir", str(ROOT / "benchmarks" / "results"),
+                       "--causal", *plan.causal])
+
+
+STAGES: dict[str, Callable[[Plan, Runner], None]] = {
+    "lr_sweep": stage_lr_sweep,
+    "table3": stage_table3,
+    "definitions": stage_definitions,
+    "analysis": stage_analysis,
+    "aspect_opinion": stage_aspect_opinion,
+    "families": stage_families,  # after table3: it reads the probe runs
+    "benchmarks": stage_benchmarks,
+}
+
+
+def readme_block(plan: Plan) -> str:
+    """The README's "Results so far": links and the claims table, from the results files."""
+    parts = ["Written by `python -m probing.results` from the files in `results/` (do not edit by hand)."]
+    for name, title in (("table3", "Table 3"), ("families", "The paper's claims, model by model"),
+                        ("aspect_opinion", "Aspect → opinion heads")):
+        path = plan.results / f"{name}.md"
+        if path.is_file():
+            parts.append(f"- **{title}**: [`results/{name}.md`](results/{name}.md)")
+    claims = plan.out / "families" / "claims.md"
+    if claims.is_file():
+        parts.append("\n" + claims.read_text().strip())
+    t3 = plan.results / "table3.md"
+    if t3.is_file():
+        text = t3.read_text()
+        start = text.find("## Orderings that differ")
+        if start >= 0:
+            parts.append("\n" + text[start:].replace("## ", "#### ", 1).strip())
+    return "\n".join(parts)
+
+
+def update_readme(plan: Plan) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        log.warning("README.md has no %s ... %s block; not updated", README_BEGIN, README_END)
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{readme_block(plan)}\n{README_END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="every stage on the tiny data, into outputs/results-quick")
+    parser.add_argument("--only", nargs="+", choices=list(STAGES), help="run these stages (default: all)")
+    parser.add_argument("--out", type=Path, help="where the runs go (default outputs/results[-quick])")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    plan = Plan.make(args.quick, args.out)
+    if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
+        parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
+    if plan.quick:
+        shutil.rmtree(plan.out, ignore_errors=True)
+    run = Runner(plan)
+    for name in args.only or list(STAGES):
+        log.info("stage %s", name)
+        STAGES[name](plan, run)
+    if not plan.quick:
+        update_readme(plan)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
