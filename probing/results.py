@@ -58,7 +58,7 @@ class Plan:
     triplets: str = "semeval14_triplets"
     restaurants: str = "semeval14_restaurants"
     extra_train: list[str] = field(default_factory=list)
-    lr_trials: int = 10
+    lr_trials: int = 8
 
     @classmethod
     def make(cls, quick: bool, out: Path | None = None) -> Plan:
