@@ -120,6 +120,11 @@ def write(plan: Plan, name: str, body: str) -> Path:
     return path
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the project when it lies inside it (as it does in committed results)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def md_table(rows: list[dict]) -> str:
     if not rows:
         return "(no rows)"
@@ -349,7 +354,7 @@ def stage_analysis(plan: Plan, run: Runner) -> None:
         restaurants = (base / "restaurants" / "surface_layers.md").read_text()
         body = (_report_md(base / "report", plan.results, model)
                 + f"\n\n## Surface statistics on the SemEval-2014 restaurant reviews ({split})\n\n{restaurants}\n"
-                + f"\nThe attention view of the talk's sentence is `{(base / 'view' / 'attention_view.html').relative_to(ROOT)}`"
+                + f"\nThe attention view of the talk's sentence is `{shown(base / 'view' / 'attention_view.html')}`"
                   " (not committed: run the command).\n")
         write(plan, f"analysis_{model}", body)
 

@@ -8,6 +8,8 @@ import pytest
 
 from probing import results
 
+pytestmark = pytest.mark.slow  # about 30 process starts of train.py and analyze.py
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):

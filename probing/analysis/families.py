@@ -47,7 +47,7 @@ from matplotlib.figure import Figure
 
 from probing.analysis.base import Context, Section, job_classes
 from probing.analysis.report import compose_analysis, compose_overrides
-from probing.analysis.similarity import DistanceAccumulator, mds_embedding
+from probing.analysis.similarity import DistanceAccumulator, mds_embedding, without_ticks
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,4 @@ def head_map_figure(emb: np.ndarray, families: list[str], depth: np.ndarray, nam
     ax1.set_title("heads of every model, by model and family")
     fig.colorbar(sc, ax=ax2, label="relative depth")
     ax2.set_title("by relative depth")
-    for ax in (ax1, ax2):
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return fig
+    return without_ticks(fig)

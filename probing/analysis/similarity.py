@@ -173,9 +173,15 @@ def plot_mds(emb: np.ndarray, labels: Sequence[str], layers: Sequence[int]) -> F
     sc = ax2.scatter(*emb.T, c=layers, cmap="coolwarm", s=25)
     fig.colorbar(sc, ax=ax2, label="layer")
     ax2.set_title("coloured by layer")
-    for ax in (ax1, ax2):
-        ax.set_xticks([])
-        ax.set_yticks([])
+    return without_ticks(fig)
+
+
+def without_ticks(fig: Figure) -> Figure:
+    """MDS coordinates have no units: drop the ticks of every panel."""
+    for ax in fig.axes:
+        if ax.get_label() != "<colorbar>":
+            ax.set_xticks([])
+            ax.set_yticks([])
     return fig
 
 
