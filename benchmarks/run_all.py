@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=SCRIPTS, help="reuse that script's last results")
     parser.add_argument("--memory-model", default="minilm_l6")
     parser.add_argument("--causal", nargs="*", default=[], help="causal LMs to time too (EWT dev; EWT train for RSS)")
+    parser.add_argument("--causal-splits", nargs="+", default=["dev", "train"], choices=["dev", "train"],
+                        help="dev: speed and the ratio to the bare forward pass; train: peak RSS (about 30 min each)")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in SCRIPTS:
@@ -91,6 +93,8 @@ def main() -> None:
         if name == "extraction" and args.causal:
             # the causal LMs: no naive loop (hours for 30 layers on 2 cores); their RSS on EWT train
             for split, variants in (("dev", ["bare_forward", "pipeline"]), ("train", ["pipeline"])):
+                if split not in args.causal_splits:
+                    continue
                 out = args.out_dir / f"extraction-causal-{split}.md"
                 subprocess.run([sys.executable, str(ROOT / "benchmarks" / "extraction.py"), "--models", *args.causal,
                                 "--split", split, "--variants", *variants, "--out", str(out)], check=True, cwd=ROOT)

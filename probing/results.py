@@ -486,9 +486,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every stage on the tiny data, into outputs/results-quick")
     parser.add_argument("--only", nargs="+", choices=list(STAGES), help="run these stages (default: all)")
     parser.add_argument("--out", type=Path, help="where the runs go (default outputs/results[-quick])")
+    parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
+                        "(default 0 1 2, as the paper recipe's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     plan = Plan.make(args.quick, args.out)
+    if args.recipe_seeds:
+        plan.recipe_seeds = args.recipe_seeds
     if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
         parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
     if plan.quick:

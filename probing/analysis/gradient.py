@@ -46,6 +46,7 @@ import torch
 from matplotlib.figure import Figure
 
 from probing.analysis.base import Section
+from probing.attention.extract import model_max_length, pad_batch, resolve_device
 from probing.attention.layout import Layout
 from probing.attention.pieces import cut
 from probing.data.sentence import Sentence
@@ -78,16 +79,6 @@ def _model_name(model) -> str:
     config = getattr(model, "config", None)
     name = getattr(config, "name_or_path", "") or ""
     return f"{name} ({type(model).__name__})" if name else type(model).__name__
-
-def _max_length(tokenizer, model) -> int:
-    limits = [512]
-    tok_max = getattr(tokenizer, "model_max_length", None)
-    if tok_max is not None and tok_max < 1_000_000:
-        limits.append(int(tok_max))
-    pos_max = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if pos_max:
-        limits.append(int(pos_max))
-    return min(limits)
 
 # ------------------------------------------------------------------------------------ inputs
 
@@ -152,10 +143,6 @@ def mask_sentences(tokenizer, sentences: Sequence, mask_prob: float = 0.15, seed
     """MLM inputs ``(input_ids, labels, kept)`` as unpadded lists (see :func:`encode`)."""
     enc = encode(tokenizer, sentences, "mlm", add_bos, mask_prob, seed, max_length)
     return enc.input_ids, enc.labels, enc.kept
-
-def _pad(rows: list[list[int]], value: int, device) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
 
 # ------------------------------------------------------------------------------------ gradients
 
@@ -249,19 +236,18 @@ def _run(model, tokenizer, sentences, objective, add_bos, mask_prob, seed, batch
         raise ValueError(f"objective 'mlm' needs a masked LM, not the causal {_model_name(model)}")
     if objective == "mlm" and not 0.0 < mask_prob <= 1.0:
         raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
-    enc = encode(tokenizer, sentences, objective, add_bos, mask_prob, seed, _max_length(tokenizer, model))
+    # the extraction's batching and length rule, so that both see the same sentences
+    enc = encode(tokenizer, sentences, objective, add_bos, mask_prob, seed, model_max_length(tokenizer, model))
     if not enc.input_ids:
         raise ValueError(f"attention gradient: no usable sentence ({len(enc.skipped)} skipped)")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
     model.eval()  # dropout off: the returned weights are the ones used in the attention product
     parts = []
     try:
         for start in range(0, len(enc.input_ids), batch_size):
             chunk = enc.input_ids[start : start + batch_size]
-            input_ids = _pad(chunk, pad_id, device)
-            attention_mask = _pad([[1] * len(r) for r in chunk], 0, device)
-            labels = _pad(enc.labels[start : start + batch_size], -100, device)
+            input_ids, attention_mask = pad_batch(chunk, tokenizer.pad_token_id, device)
+            labels, _ = pad_batch(enc.labels[start : start + batch_size], -100, device)
             _, _, grads = attention_gradients(model, input_ids, attention_mask, labels, objective)
             allowed = allowed_pairs(model, input_ids.shape[1], objective == "causal", input_ids.device)
             parts.append(group_sums(grads, attention_mask, key_groups(attention_mask, enc.layout), allowed))
@@ -347,8 +333,6 @@ class GradientJob:
     seed: int = 0
 
     def run(self, ctx) -> Section:
-        from probing.attention.extract import resolve_device
-
         title = "Gradient through attention (Fig. 3)"
         if not ctx.encoder.lm_head:
             message = (f"Model `{ctx.encoder.name}` has no trained LM head ({ctx.encoder.objective or 'no objective'}"
