@@ -37,6 +37,8 @@ log = logging.getLogger("probing.results")
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBES = ["right_branching", "distances_plus_glove", "random_init_attn_plus_glove", "attn_only", "attn_plus_glove"]
+# the order they run in: the random-init row last, since its encoders' caches take longest to extract
+RUN_ORDER = ["right_branching", "distances_plus_glove", "attn_only", "attn_plus_glove", "random_init_attn_plus_glove"]
 PROBE_NAMES = {"right_branching": "right-branching", "distances_plus_glove": "Distances + GloVe",
                "random_init_attn_plus_glove": "random-init Attn + GloVe", "attn_only": "Attn",
                "attn_plus_glove": "Attn + GloVe", "nearest_opinion": "nearest opinion (baseline)"}
@@ -55,6 +57,8 @@ class Plan:
     causal: list[str] = field(default_factory=lambda: ["smollm2_135m", "gemma3_270m"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     recipe_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # the default recipe's Table 3
+    causal_seeds: int = 3  # how many of those seeds the causal LMs run (their probes are the slowest)
+    resume: bool = False  # keep the Table 3 runs that finished (a stopped run goes on)
     data: list[str] = field(default_factory=list)  # overrides for EWT runs (none: the default data)
     triplets: str = "semeval14_triplets"
     restaurants: str = "semeval14_restaurants"
@@ -172,18 +176,32 @@ def stage_lr_sweep(plan: Plan, run: Runner) -> None:
 
 
 def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int]) -> dict[str, list[dict]]:
-    """Every Table 3 row x seed with one recipe, per model; returns {model: runs}."""
+    """Every Table 3 row x seed with one recipe, per model; returns {model: runs}.
+
+    One sweep per (model, probe) into ``table3/<recipe>/<model>/<probe>/seed<N>/``; with
+    ``--resume`` the seeds that finished are read, not run again."""
     got = {}
     for model in plan.encoders + plan.causal:
-        probes = PROBES if model in plan.encoders else ATTN_PROBES
-        where = plan.out / "table3" / recipe / model
-        shutil.rmtree(where, ignore_errors=True)
+        probes = RUN_ORDER if model in plan.encoders else ATTN_PROBES
+        model_seeds = seeds if model in plan.encoders else seeds[: plan.causal_seeds]
         experiment = ["experiment=clark19_table3"] if recipe == "paper" else []
-        run(f"table3-{model}-{recipe}", [
-            "train.py", "-m", *experiment, f"model={model}", f"probe={','.join(probes)}",
-            f"seed={','.join(map(str, seeds))}", "~logger", *plan.data,
-            *(plan.extra_train if recipe == "default" else []), f"hydra.sweep.dir={where}"])
-        got[model] = collect_runs(where)
+        for probe in probes:
+            where = plan.out / "table3" / recipe / model / probe
+            done = {r["seed"] for r in collect_runs(where)} if plan.resume else set()
+            todo = [s for s in model_seeds if s not in done]
+            if not todo:
+                log.info("table3: %s %s %s finished already (--resume)", recipe, model, probe)
+                continue
+            if not plan.resume:
+                shutil.rmtree(where, ignore_errors=True)
+            for seed in todo:  # a stopped seed's partial run directory
+                shutil.rmtree(where / f"seed{seed}", ignore_errors=True)
+            run(f"table3-{recipe}-{model}-{probe}", [
+                "train.py", "-m", *experiment, f"model={model}", f"probe={probe}",
+                f"seed={','.join(map(str, todo))}", "~logger", *plan.data,
+                *(plan.extra_train if recipe == "default" else []), f"hydra.sweep.dir={where}",
+                "hydra.sweep.subdir=seed${seed}"])
+        got[model] = collect_runs(plan.out / "table3" / recipe / model)
     return got
 
 
@@ -234,7 +252,8 @@ def stage_table3(plan: Plan, run: Runner) -> None:
     findings = [line for model in plan.encoders + plan.causal
                 for line in ordering_findings(model, _by_probe(got[model], "val"))]
     body = (f"# Table 3: attention-based probing classifiers (the paper's recipe)\n\n{T3_INTRO} Recipe: "
-            f"`experiment=clark19_table3` (Adam, lr 0.002, 1 epoch, one sentence per batch), seeds {plan.seeds}; "
+            f"`experiment=clark19_table3` (Adam, lr 0.002, 1 epoch, one sentence per batch), seeds {plan.seeds} "
+            f"(the causal LMs: the first {plan.causal_seeds}); "
             f"the random-init row draws a new random encoder per seed.\n\n{md_table(_table3_rows(plan, got))}"
             "\n\n## Orderings that differ from the paper's (dev)\n\n" + ("\n".join(findings) or "None.") + "\n")
     write(plan, "table3", body)
@@ -295,27 +314,38 @@ def stage_definitions(plan: Plan, run: Runner) -> None:
     t1 = md_table(list(table1.values()))
     probe_rows = []
     before = ["probe.net.root=start_end", "probe.mask_self=true", "probe.net.init=pytorch", "probe.loss=query_mean"]
-    toggles = {"released (default)": [], "root=start_end": [before[0]], "mask_self=true": [before[1]],
-               "init=pytorch": [before[2]], "loss=query_mean": [before[3]], "all four (before issue 10)": before}
-    dist_toggles = {"released (default)": [], "before issue 10 (clipped features, relu, pytorch init, masked "
-                    "self, query mean)": ["probe.net.features=clipped", "probe.net.activation=relu", *before[1:]]}
-    seeds = ",".join(map(str, plan.seeds[:1]))  # one seed: 2 models x 14 variants are already 28 runs
+    every = "all four (before issue 10)"
+    # each option alone on Attn, where ROOT matters most; all of them together on every probe
+    toggles = {"attn_only": {"root=start_end": [before[0]], "mask_self=true": [before[1]],
+                             "init=pytorch": [before[2]], "loss=query_mean": [before[3]], every: before},
+               "attn_plus_glove": {every: before},
+               "distances_plus_glove": {"before issue 10 (clipped features, relu, pytorch init, masked self, query "
+                                        "mean)": ["probe.net.features=clipped", "probe.net.activation=relu",
+                                                  *before[1:]]}}
+    seed = plan.seeds[0]  # one seed: the seed-to-seed spread is in table3.md
     for model in plan.encoders:
-        for probe, options in (("attn_only", toggles), ("attn_plus_glove", toggles),
-                               ("distances_plus_glove", dist_toggles)):
-            for i, (name, over) in enumerate(plan.some(options).items()):
-                where = plan.out / "definitions" / model / f"{probe}{i}"
-                shutil.rmtree(where, ignore_errors=True)
-                run(f"definitions-{model}-{probe}{i}", [
-                    "train.py", "-m", "experiment=clark19_table3", f"model={model}", f"probe={probe}",
-                    f"seed={seeds}", "~logger", *plan.data, *over, f"hydra.sweep.dir={where}"])
-                dev = _by_probe(collect_runs(where), "val").get(probe, [])
+        for probe, options in toggles.items():
+            # the released definitions are the defaults: the table3 stage's run of this seed, when there
+            released = [r for r in collect_runs(plan.out / "table3" / "paper" / model / probe) if r["seed"] == seed]
+            variants = {"released (default)": None if released else [], **options}
+            for i, (name, over) in enumerate(plan.some(variants).items()):
+                if over is None:
+                    runs = released
+                else:
+                    where = plan.out / "definitions" / model / f"{probe}{i}"
+                    shutil.rmtree(where, ignore_errors=True)
+                    run(f"definitions-{model}-{probe}{i}", [
+                        "train.py", "-m", "experiment=clark19_table3", f"model={model}", f"probe={probe}",
+                        f"seed={seed}", "~logger", *plan.data, *over, f"hydra.sweep.dir={where}"])
+                    runs = collect_runs(where)
+                dev = _by_probe(runs, "val").get(probe, [])
                 probe_rows.append({"model": model, "probe": PROBE_NAMES[probe], "definition": name,
                                    "dev UAS": mean_std(dev)})
     body = ("# What each definitional choice changes\n\nDefaults follow the released code "
             "(clarkkev/attention-analysis); each earlier or alternative definition is an option, measured here on "
             f"EWT dev.\n\n## Table 1 (`analysis=syntax_heads`)\n\nAccuracy and baseline in %.\n\n{t1}\n\n"
-            f"## Probes (paper recipe, seed {plan.seeds[0]}, dev UAS %)\n\n{md_table(probe_rows)}\n")
+            f"## Probes (paper recipe, seed {plan.seeds[0]}, dev UAS %)\n\nThe released rows are the `table3` "
+            f"stage's runs where it ran first.\n\n{md_table(probe_rows)}\n")
     write(plan, "definitions", body)
 
 
@@ -486,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every stage on the tiny data, into outputs/results-quick")
     parser.add_argument("--only", nargs="+", choices=list(STAGES), help="run these stages (default: all)")
     parser.add_argument("--out", type=Path, help="where the runs go (default outputs/results[-quick])")
+    parser.add_argument("--resume", action="store_true", help="keep the Table 3 runs that finished")
+    parser.add_argument("--causal-seeds", type=int, help="the causal LMs run only the first N seeds")
     parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
                         "(default 0 1 2, as the paper recipe's)")
     args = parser.parse_args(argv)
@@ -493,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.make(args.quick, args.out)
     if args.recipe_seeds:
         plan.recipe_seeds = args.recipe_seeds
+    if args.causal_seeds:
+        plan.causal_seeds = args.causal_seeds
+    plan.resume = args.resume
     if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
         parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
     if plan.quick:
