@@ -116,10 +116,10 @@ class FamiliesJob:
                 name = f"{model}/{job}" + ("" if q == "attention" else f"-{q}")
                 sub = self._context(ctx, cfg, ctx.out / name, name)
                 done = Path(self.reports.format(model=model)) / job / "section.json" if self.reports else None
-                if q == "attention" and done is not None and done.is_file():
+                summary = json.loads(done.read_text())["summary"] if q == "attention" and done and done.is_file() else {}
+                if summary and NEEDS.get(job, set()) <= set(summary):
                     log.info("families: %s read from %s", name, done)
-                    summary = json.loads(done.read_text())["summary"]
-                else:
+                else:  # not run yet, or by a version of the job that did not report what a claim reads
                     log.info("families: %s", name)
                     summary = instantiate(cfg.analysis, _convert_="all").run(sub).summary
                 got[job if q == "attention" else f"{job}-{q}"] = summary
@@ -258,6 +258,20 @@ def _claim_syntax(per_model, probes, threshold):
     return row
 
 
+def _claim_end_self(per_model, probes, threshold):
+    row = {"claim": "The end token's row attends to itself (§3)",
+           "paper": "[SEP] rows put over 90% of their attention on [SEP]"}
+    for m, r in per_model.items():
+        own = r["surface"].get("end_to_end_by_layer")
+        if own is None:
+            row[m] = f"{UNTESTED}: no end token"
+            continue
+        own = np.asarray(own)
+        verdict = HOLDS if own.max() > 0.9 else FAILS
+        row[m] = f"{verdict}: {own.min():.2f}-{own.max():.2f} by layer"
+    return row
+
+
 def _claim_coref(per_model, probes, threshold):
     row = {"claim": "A head finds coreferent antecedents (Table 2)",
            "paper": "head 5-4: 65 vs nearest 27, same head word 52"}
@@ -295,7 +309,9 @@ def _claim_probes(per_model, probes, threshold):
     return row
 
 
-CLAIMS = (_claim_sink, _claim_gradient, _claim_norm, _claim_syntax, _claim_coref, _claim_similarity, _claim_probes)
+# what the claims read from a job's summary beyond what every version of it reported
+NEEDS = {"surface": {"end_to_end_by_layer"}}
+CLAIMS = (_claim_sink, _claim_end_self, _claim_gradient, _claim_norm, _claim_syntax, _claim_coref, _claim_similarity, _claim_probes)
 
 
 def probe_uas(root: Path) -> dict[str, dict[str, float]]:

@@ -239,6 +239,7 @@ class SurfaceJob:
         summary = {"sentences": stats["num_sentences"], "rows": stats["num_rows"], "layout": layout.describe(),
                    "family": ctx.encoder.family, "first_by_layer": stats["first"].mean(1),
                    "end_by_layer": None if stats["end"] is None else stats["end"].mean(1),
+                   "end_to_end_by_layer": None if stats["sep_sep"] is None else stats["sep_sep"].mean(1),
                    "start_by_layer": None if stats["start"] is None else stats["start"].mean(1),
                    "uniform_entropy": float(stats["uniform_entropy"])}
         ctx.writer.json("surface", summary)
