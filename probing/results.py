@@ -60,6 +60,7 @@ class Plan:
     causal_seeds: int = 3  # how many of those seeds the causal LMs run (their probes are the slowest)
     resume: bool = False  # keep the Table 3 runs that finished (a stopped run goes on)
     recipe_causal: bool = True  # the default recipe's Table 3 on the causal LMs too
+    recipe_probes: list[str] | None = None  # its rows (None: every row)
     data: list[str] = field(default_factory=list)  # overrides for EWT runs (none: the default data)
     triplets: str = "semeval14_triplets"
     restaurants: str = "semeval14_restaurants"
@@ -176,17 +177,23 @@ def stage_lr_sweep(plan: Plan, run: Runner) -> None:
     write(plan, "lr_sweep", body)
 
 
-def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int]) -> dict[str, list[dict]]:
+def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes: list[str] | None = None,
+                 written: Callable[[dict[str, list[dict]]], None] | None = None) -> dict[str, list[dict]]:
     """Every Table 3 row x seed with one recipe, per model; returns {model: runs}.
 
     One sweep per (model, probe) into ``table3/<recipe>/<model>/<probe>/seed<N>/``; with
-    ``--resume`` the seeds that finished are read, not run again."""
-    got = {}
-    for model in plan.encoders + plan.causal:
-        probes = RUN_ORDER if model in plan.encoders else ATTN_PROBES
-        model_seeds = seeds if model in plan.encoders else seeds[: plan.causal_seeds]
-        experiment = ["experiment=clark19_table3"] if recipe == "paper" else []
-        for probe in probes:
+    ``--resume`` the seeds that finished are read, not run again. The sweeps run row by row over
+    the models, the random-init row last (its encoders' caches take longest to extract), and
+    ``written`` gets the runs so far after each, so that a stopped run leaves its table behind.
+    """
+    wanted = probes or RUN_ORDER
+    experiment = ["experiment=clark19_table3"] if recipe == "paper" else []
+    models = plan.encoders + plan.causal
+    for probe in wanted:
+        for model in models:
+            if model not in plan.encoders and probe not in ATTN_PROBES:
+                continue  # the causal LMs run the attention probes only
+            model_seeds = seeds if model in plan.encoders else seeds[: plan.causal_seeds]
             where = plan.out / "table3" / recipe / model / probe
             done = {r["seed"] for r in collect_runs(where)} if plan.resume else set()
             todo = [s for s in model_seeds if s not in done]
@@ -202,8 +209,9 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int]) -> dict
                 f"seed={','.join(map(str, todo))}", "~logger", *plan.data,
                 *(plan.extra_train if recipe == "default" else []), f"hydra.sweep.dir={where}",
                 "hydra.sweep.subdir=seed${seed}"])
-        got[model] = collect_runs(plan.out / "table3" / recipe / model)
-    return got
+            if written is not None:
+                written({m: collect_runs(plan.out / "table3" / recipe / m) for m in models})
+    return {m: collect_runs(plan.out / "table3" / recipe / m) for m in models}
 
 
 def _by_probe(runs: list[dict], split: str) -> dict[str, list[float]]:
@@ -249,15 +257,18 @@ T3_INTRO = ("Dev is UD EWT dev and test UD EWT test; the paper's column is WSJ-S
 
 def stage_table3(plan: Plan, run: Runner) -> None:
     """Table 3 with the paper's recipe, every row x seed on each model: the paper comparison."""
-    got = _table3_runs(plan, run, "paper", plan.seeds)
-    findings = [line for model in plan.encoders + plan.causal
-                for line in ordering_findings(model, _by_probe(got[model], "val"))]
-    body = (f"# Table 3: attention-based probing classifiers (the paper's recipe)\n\n{T3_INTRO} Recipe: "
-            f"`experiment=clark19_table3` (Adam, lr 0.002, 1 epoch, one sentence per batch), seeds {plan.seeds} "
-            f"(the causal LMs: the first {plan.causal_seeds}); "
-            f"the random-init row draws a new random encoder per seed.\n\n{md_table(_table3_rows(plan, got))}"
-            "\n\n## Orderings that differ from the paper's (dev)\n\n" + ("\n".join(findings) or "None.") + "\n")
-    write(plan, "table3", body)
+
+    def table(got: dict[str, list[dict]]) -> None:
+        findings = [line for model in got for line in ordering_findings(model, _by_probe(got[model], "val"))]
+        body = (f"# Table 3: attention-based probing classifiers (the paper's recipe)\n\n{T3_INTRO} Recipe: "
+                f"`experiment=clark19_table3` (Adam, lr 0.002, 1 epoch, one sentence per batch), seeds {plan.seeds} "
+                f"(the causal LMs: the first {plan.causal_seeds}); the random-init row draws a new random encoder "
+                f"per seed. Each cell is over the seeds that ran (a single number: one seed).\n\n"
+                f"{md_table(_table3_rows(plan, got))}\n\n## Orderings that differ from the paper's (dev)\n\n"
+                + ("\n".join(findings) or "None.") + "\n")
+        write(plan, "table3", body)
+
+    table(_table3_runs(plan, run, "paper", plan.seeds, written=table))
 
 
 def stage_recipes(plan: Plan, run: Runner) -> None:
@@ -265,7 +276,7 @@ def stage_recipes(plan: Plan, run: Runner) -> None:
     paper recipe's runs of the ``table3`` stage (run that first)."""
     causal, plan.causal = plan.causal, plan.causal if plan.recipe_causal else []
     try:
-        got = _table3_runs(plan, run, "default", plan.recipe_seeds)
+        got = _table3_runs(plan, run, "default", plan.recipe_seeds, plan.recipe_probes)
     finally:
         plan.causal = causal
     rows = []
@@ -524,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--causal-seeds", type=int, help="the causal LMs run only the first N seeds")
     parser.add_argument("--recipe-encoders-only", action="store_true",
                         help="the default recipe's Table 3 on the encoders only")
+    parser.add_argument("--recipe-probes", nargs="+", choices=PROBES, help="the default recipe's rows (default all)")
     parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
                         "(default 0 1 2, as the paper recipe's)")
     args = parser.parse_args(argv)
@@ -535,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.causal_seeds = args.causal_seeds
     plan.resume = args.resume
     plan.recipe_causal = not args.recipe_encoders_only
+    plan.recipe_probes = args.recipe_probes
     if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
         parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
     if plan.quick:
