@@ -170,7 +170,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for lg in loggers:
         lg.log_hyperparams(config)
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        if any(p.requires_grad for p in module.parameters()):
+            trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        else:  # right-branching and other rules: nothing to fit, an epoch of no-op steps would only cost time
+            log.info("%s has no parameters: validated and tested without training", type(module.net).__name__)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         ckpt = best or None
         # trainer.test() replaces callback_metrics, so validate the same checkpoint first
