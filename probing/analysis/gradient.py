@@ -37,6 +37,7 @@ Conventions:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -257,6 +258,16 @@ def _run(model, tokenizer, sentences, objective, add_bos, mask_prob, seed, batch
              for g in parts[0]}
     return stats, enc
 
+def skipped_note(skipped) -> str:
+    """"2 skipped: a single piece: nothing to predict (2)" from {sentence: reason} (or a list)."""
+    reasons = Counter(skipped.values() if isinstance(skipped, dict) else skipped)
+    if not reasons:
+        return "none skipped"
+    # length reasons name each sentence's piece count: fold them into one
+    folded = Counter("over the model's length limit" if "over the model" in r else r for r in reasons.elements())
+    return f"{sum(folded.values())} skipped: " + "; ".join(f"{r} ({n})" for r, n in folded.most_common())
+
+
 def _token(tokenizer, i: int) -> str:
     return str(tokenizer.convert_ids_to_tokens(int(i)))
 
@@ -362,5 +373,5 @@ class GradientJob:
         ctx.writer.json("gradient", summary)
         loss = "masked-LM" if objective == "mlm" else "next-token"
         md = (f"{ctx.caveat()}\n\nMean |dL/dα| of the {loss} loss per layer over {res['num_sentences']} sentences "
-              f"of `{ctx.split}` ({len(res['skipped'])} over the length limit skipped):\n\n{text}")
+              f"of `{ctx.split}` ({skipped_note(res['skipped'])}):\n\n{text}")
         return Section(title, md, figures[:1], summary)
