@@ -495,23 +495,43 @@ STAGES: dict[str, Callable[[Plan, Runner], None]] = {
 }
 
 
+def _first_table(text: str) -> str:
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def readme_block(plan: Plan) -> str:
-    """The README's "Results so far": links and the claims table, from the results files."""
-    parts = ["Written by `python -m probing.results` from the files in `results/` (do not edit by hand)."]
-    for name, title in (("table3", "Table 3"), ("families", "The paper's claims, model by model"),
-                        ("aspect_opinion", "Aspect → opinion heads")):
-        path = plan.results / f"{name}.md"
-        if path.is_file():
+    """The README's "Results so far": Table 3, the claims table and every ordering that does not
+    replicate, from the results files (each file names the command that wrote it)."""
+    parts = ["Written by `python -m probing.results` from the files in `results/` (do not edit by hand); each "
+             "file opens with the command, date, device and commit behind it."]
+    for name, title in (("table3", "Table 3, the paper's recipe"), ("table3_default", "Table 3, the default recipe"),
+                        ("definitions", "What each definitional choice changes"),
+                        ("families", "The paper's claims, model by model"),
+                        ("aspect_opinion", "Aspect → opinion heads"), ("lr_sweep", "The learning-rate sweep")):
+        if (plan.results / f"{name}.md").is_file():
             parts.append(f"- **{title}**: [`results/{name}.md`](results/{name}.md)")
-    claims = plan.out / "families" / "claims.md"
-    if claims.is_file():
-        parts.append("\n" + claims.read_text().strip())
+    for model in plan.encoders + plan.causal:
+        if (plan.results / f"analysis_{model}.md").is_file():
+            parts.append(f"- **Every analysis job on `{model}`**: [`results/analysis_{model}.md`]"
+                         f"(results/analysis_{model}.md)")
     t3 = plan.results / "table3.md"
     if t3.is_file():
         text = t3.read_text()
+        parts.append("\n**Table 3** (UAS %, EWT dev and test; the paper's column is WSJ dev: compare it with our dev "
+                     "columns):\n\n" + _first_table(text))
         start = text.find("## Orderings that differ")
         if start >= 0:
-            parts.append("\n" + text[start:].replace("## ", "#### ", 1).strip())
+            parts.append("\n**Orderings of Table 3 that do not replicate** (dev):\n\n"
+                         + text[start:].split("\n", 1)[1].strip())
+    claims = plan.out / "families" / "claims.md"
+    if claims.is_file():
+        parts.append("\n**The paper's claims on each model** (EWT dev; every \"does not hold\" is a finding that does "
+                     "not replicate here):\n\n" + claims.read_text().strip())
     return "\n".join(parts)
 
 

@@ -229,7 +229,7 @@ def _claim_gradient(per_model, probes, threshold):
 
 def _claim_norm(per_model, probes, threshold):
     row = {"claim": "The sink's large attention carries small norms (Kobayashi et al. 2020)",
-           "paper": "not in the paper; Kobayashi et al.: BERT's [CLS]/[SEP] attention has small ||αf||"}
+           "paper": "not in the paper; Kobayashi et al.: BERT's [CLS]/[SEP] attention has small ‖αf‖"}
     for m, r in per_model.items():
         if "surface-norm" not in r:
             row[m] = f"{UNTESTED}: norm-weighted maps not extracted"
