@@ -222,7 +222,7 @@ def _claim_gradient(per_model, probes, threshold):
         ratio = np.asarray(g["ratio_by_layer"])[layers]
         below = int((ratio < 1).sum())
         verdict = HOLDS if below > len(layers) / 2 else FAILS
-        row[m] = (f"{verdict}: |grad| to {g['sink']} / to others below 1 in {below} of {len(layers)} sink layers "
+        row[m] = (f"{verdict}: mean abs grad to {g['sink']} / to others below 1 in {below} of {len(layers)} sink layers "
                   f"(median {np.median(ratio):.2f})")
     return row
 

@@ -359,7 +359,7 @@ class GradientJob:
                                  device=device)
         figures = ctx.writer.figure(gradient_figure(res), "gradient")
         L = len(res["mean"][res["groups"][0]])
-        label = {g: ("|grad| to others" if g == "other" else f"|grad| to {res['names'][g]}") for g in res["groups"]}
+        label = {g: ("mean abs grad to others" if g == "other" else f"mean abs grad to {res['names'][g]}") for g in res["groups"]}
         rows = [{"layer": l + 1, **{label[g]: float(res["mean"][g][l]) for g in res["groups"]}} for l in range(L)]
         # the paper's reading: attention to a token is a no-op when the loss barely depends on it
         sink = "end" if objective == "mlm" and "end" in res["groups"] else "first"
