@@ -61,6 +61,8 @@ class Plan:
     resume: bool = False  # keep the Table 3 runs that finished (a stopped run goes on)
     recipe_causal: bool = True  # the default recipe's Table 3 on the causal LMs too
     recipe_probes: list[str] | None = None  # its rows (None: every row)
+    # the encoders of the random-init row (None: all); each seed extracts EWT train with a new encoder
+    random_init_models: list[str] | None = None
     data: list[str] = field(default_factory=list)  # overrides for EWT runs (none: the default data)
     triplets: str = "semeval14_triplets"
     restaurants: str = "semeval14_restaurants"
@@ -193,6 +195,9 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes:
         for model in models:
             if model not in plan.encoders and probe not in ATTN_PROBES:
                 continue  # the causal LMs run the attention probes only
+            if probe == "random_init_attn_plus_glove" and plan.random_init_models is not None \
+                    and model not in plan.random_init_models:
+                continue
             model_seeds = seeds if model in plan.encoders else seeds[: plan.causal_seeds]
             where = plan.out / "table3" / recipe / model / probe
             done = {r["seed"] for r in collect_runs(where)} if plan.resume else set()
@@ -556,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe-encoders-only", action="store_true",
                         help="the default recipe's Table 3 on the encoders only")
     parser.add_argument("--recipe-probes", nargs="+", choices=PROBES, help="the default recipe's rows (default all)")
+    parser.add_argument("--random-init-models", nargs="+", help="the random-init row on these encoders only")
     parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
                         "(default 0 1 2, as the paper recipe's)")
     args = parser.parse_args(argv)
@@ -568,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.resume = args.resume
     plan.recipe_causal = not args.recipe_encoders_only
     plan.recipe_probes = args.recipe_probes
+    plan.random_init_models = args.random_init_models
     if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
         parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
     if plan.quick:
