@@ -63,6 +63,7 @@ class Plan:
     recipe_probes: list[str] | None = None  # its rows (None: every row)
     # the encoders of the random-init row (None: all); each seed extracts EWT train with a new encoder
     random_init_models: list[str] | None = None
+    argv: list[str] = field(default_factory=list)  # this invocation's arguments, for the provenance header
     data: list[str] = field(default_factory=list)  # overrides for EWT runs (none: the default data)
     triplets: str = "semeval14_triplets"
     restaurants: str = "semeval14_restaurants"
@@ -120,7 +121,7 @@ class Runner:
 def write(plan: Plan, name: str, body: str) -> Path:
     """``results/<name>.md`` under the provenance header of this invocation."""
     plan.results.mkdir(parents=True, exist_ok=True)
-    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    argv = " ".join(shlex.quote(a) for a in plan.argv)
     rec = provenance.record(f"python -m probing.results {argv}".strip())
     path = plan.results / f"{name}.md"
     path.write_text(provenance.header(rec) + "\n" + body.rstrip() + "\n")
@@ -564,9 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-init-models", nargs="+", help="the random-init row on these encoders only")
     parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
                         "(default 0 1 2, as the paper recipe's)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     plan = Plan.make(args.quick, args.out)
+    plan.argv = argv
     if args.recipe_seeds:
         plan.recipe_seeds = args.recipe_seeds
     if args.causal_seeds:
