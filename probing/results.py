@@ -255,8 +255,8 @@ def _table3_rows(plan: Plan, got: dict[str, list[dict]]) -> list[dict]:
 
 
 T3_INTRO = ("Dev is UD EWT dev and test UD EWT test; the paper's column is WSJ-SD **dev**, so compare it with our "
-            "dev columns. UAS in %, punctuation excluded, mean ± std over seeds; — where a row is not run for that "
-            "model (the causal LMs run the attention probes only). Models: sentence-embedding encoders and causal "
+            "dev columns. UAS in %, punctuation excluded, mean ± std over seeds; — where a row was not run for that "
+            "model (the causal LMs run the attention probes only; the command above may narrow the rest). Models: sentence-embedding encoders and causal "
             "LMs, not the paper's BERT-base (each model's caveat is in `conf/model/`); GloVe is 50-d, the paper's "
             "300-d.")
 
@@ -534,6 +534,12 @@ def readme_block(plan: Plan) -> str:
         if start >= 0:
             parts.append("\n**Orderings of Table 3 that do not replicate** (dev):\n\n"
                          + text[start:].split("\n", 1)[1].strip())
+    t3d = plan.results / "table3_default.md"
+    if t3d.is_file():
+        text = t3d.read_text()
+        start = text.find("## Does the default recipe match")
+        if start >= 0:
+            parts.append("\n**The default recipe against the paper's** (dev UAS %):\n\n" + _first_table(text[start:]))
     claims = plan.out / "families" / "claims.md"
     if claims.is_file():
         parts.append("\n**The paper's claims on each model** (EWT dev; every \"does not hold\" is a finding that does "
