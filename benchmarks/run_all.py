@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import read_rows  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import read_rows, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("extraction", "training", "memory")
@@ -106,11 +106,11 @@ def main() -> None:
     table += extraction_rows(loaded.get("extraction", []))
     table += training_rows(loaded.get("training", []))
     table += memory_rows(loaded.get("memory", []), args.memory_model)
-    lines = ["| measure | goal | model | device | measured | met |", "|---|---|---|---|---|---|"]
+    columns = ["measure", "goal", "model", "device", "measured", "met"]
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in table]
-    text = "\n".join(lines) + "\n"
-    (args.out_dir / "summary.md").write_text(text)
-    print(text)
+    text = "Goals of the issues against the results beside this file (each has its own header).\n\n" + "\n".join(lines)
+    write_results(args.out_dir / "summary.md", text + "\n", [dict(zip(columns, row)) for row in table])
 
 
 if __name__ == "__main__":
