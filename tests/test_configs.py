@@ -30,7 +30,7 @@ def test_every_model_config_composes(model, tmp_path):
 @pytest.mark.parametrize("data", options("data"))
 def test_every_data_config_composes(data, tmp_path, monkeypatch):
     monkeypatch.setenv("PROBING_DATA_DIR", str(tmp_path / "corpora"))
-    own = ["data.path=" + str(tmp_path / "mine.conllu")] if data == "conllu" else []  # a required value
+    own = ["data.path=" + str(tmp_path / "mine.conllu")] if data == "conllu" else []  # it needs a file
     cfg = compose_cfg("extract", ["model=tiny_random", f"data={data}", *own], tmp_path)
     corpus = instantiate(cfg.data)
     assert isinstance(corpus, Corpus) and corpus.name == data and corpus.description

@@ -221,3 +221,15 @@ def test_data_conllu_reads_a_treebank_of_your_own(compose_tiny, tmp_path):
                                      cfg.paths.attention_cache)
     assert [s.words for s in sentences] == [["Dogs", "bark"]] and len(store) == 1
     assert store.key["data"]["file"] == "mine.conllu" and corpus.file("train") == own
+
+
+def test_data_conllu_takes_one_file_per_split(compose_tiny, tmp_path):
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.conllu").write_text(f"1\t{split}\t_\tNOUN\t_\t_\t0\troot\t_\t_\n\n")
+    cfg = compose_tiny("train", "data=conllu", f"data.root={tmp_path}", "data.files.train=train.conllu",
+                       "data.files.dev=dev.conllu", "data.files.test=test.conllu")
+    corpus = instantiate(cfg.data)
+    assert {s: corpus.read(s)[0][0].words for s in ("train", "dev", "test")} == {
+        "train": ["train"], "dev": ["dev"], "test": ["test"]}
+    with pytest.raises(Exception, match=r"give one file for every split \(data.path=FILE\) or one per split"):
+        instantiate(compose_tiny("train", "data=conllu").data)

@@ -44,8 +44,11 @@ class Corpus:
     def __post_init__(self):
         if self.format not in READERS:
             raise ValueError(f"data {self.name}: unknown format {self.format!r}; one of {list(READERS)}")
+        # a split named with no file (data=conllu's train/dev/test slots) falls back on ``path``
+        self.files = {k: v for k, v in self.files.items() if v is not None}
         if not self.files and not self.path:
-            raise ValueError(f"data {self.name}: give files per split or one data.path")
+            raise ValueError(f"data {self.name}: give one file for every split (data.path=FILE) or one per split "
+                             "(data.files.train=... data.files.dev=... data.files.test=...)")
 
     def file(self, split: str) -> Path:
         """The file of ``split``; an error naming the data root or the missing file otherwise."""
