@@ -32,6 +32,7 @@ import numpy as np
 
 from probing import provenance
 from probing.analysis import paper
+from probing.writer import to_markdown
 
 log = logging.getLogger("probing.results")
 
@@ -134,15 +135,6 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def md_table(rows: list[dict]) -> str:
-    if not rows:
-        return "(no rows)"
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def mean_std(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -176,7 +168,7 @@ def stage_lr_sweep(plan: Plan, run: Runner) -> None:
     body = (f"# Learning-rate sweep for the default recipe\n\nOptuna (TPE, {plan.lr_trials} trials) over the "
             f"learning rate of `probe=attn_plus_glove` on `{model}`, maximising dev UAS; every other setting is "
             f"the default recipe (`conf/hparams_search/lr.yaml`). The default in `conf/probe/base/module.yaml` "
-            f"is set from this sweep.\n\n{md_table(rows)}\n\nOptuna's summary:\n\n```yaml\n{best.strip()}\n```\n")
+            f"is set from this sweep.\n\n{to_markdown(rows)}\n\nOptuna's summary:\n\n```yaml\n{best.strip()}\n```\n")
     write(plan, "lr_sweep", body)
 
 
@@ -220,11 +212,12 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes:
     return {m: collect_runs(plan.out / "table3" / recipe / m) for m in models}
 
 
-def _by_probe(runs: list[dict], split: str) -> dict[str, list[float]]:
+def _by_probe(runs: list[dict], split: str, metric: str = "uas") -> dict[str, list[float]]:
+    """{probe config: [``<split>/<metric>`` of each run]} over the runs that report it."""
     out: dict[str, list[float]] = {}
     for r in runs:
-        if f"{split}/uas" in r:
-            out.setdefault(r["probe_config"], []).append(r[f"{split}/uas"])
+        if f"{split}/{metric}" in r:
+            out.setdefault(r["probe_config"], []).append(r[f"{split}/{metric}"])
     return out
 
 
@@ -270,7 +263,7 @@ def stage_table3(plan: Plan, run: Runner) -> None:
                 f"`experiment=clark19_table3` (Adam, lr 0.002, 1 epoch, one sentence per batch), seeds {plan.seeds} "
                 f"(the causal LMs: the first {plan.causal_seeds}); the random-init row draws a new random encoder "
                 f"per seed. Each cell is over the seeds that ran (a single number: one seed).\n\n"
-                f"{md_table(_table3_rows(plan, got))}\n\n## Orderings that differ from the paper's (dev)\n\n"
+                f"{to_markdown(_table3_rows(plan, got))}\n\n## Orderings that differ from the paper's (dev)\n\n"
                 + ("\n".join(findings) or "None.") + "\n")
         write(plan, "table3", body)
 
@@ -304,9 +297,9 @@ def stage_recipes(plan: Plan, run: Runner) -> None:
                          "best epoch(s), 0-based": ", ".join(str(e) for e in epochs.get(probe, []))})
     body = (f"# Table 3 with the default recipe\n\n{T3_INTRO} Recipe: `python train.py` (Adam at the swept "
             f"learning rate of `results/lr_sweep.md`, batches of 32 sentences, early stopping on dev UAS with "
-            f"patience 3, at most 20 epochs), seeds {plan.recipe_seeds}.\n\n{md_table(_table3_rows(plan, got))}\n\n"
+            f"patience 3, at most 20 epochs), seeds {plan.recipe_seeds}.\n\n{to_markdown(_table3_rows(plan, got))}\n\n"
             "## Does the default recipe match the paper's?\n\nDev UAS, mean over seeds; the paper recipe's from "
-            f"`results/table3.md` (seeds {plan.seeds}).\n\n{md_table(rows)}\n")
+            f"`results/table3.md` (seeds {plan.seeds}).\n\n{to_markdown(rows)}\n")
     write(plan, "table3_default", body)
 
 
@@ -333,7 +326,7 @@ def stage_definitions(plan: Plan, run: Runner) -> None:
                 row = table1.setdefault((model, rel), {"model": model, "relation": rel})
                 row[name] = (f"{r['accuracy']} ({r['head']} {r['direction']}; base {r['baseline_accuracy']} "
                              f"{r['baseline_offset']:+d}; n={r['count']})")
-    t1 = md_table(list(table1.values()))
+    t1 = to_markdown(list(table1.values()))
     probe_rows = []
     before = ["probe.net.root=start_end", "probe.mask_self=true", "probe.net.init=pytorch", "probe.loss=query_mean"]
     every = "all four (before issue 10)"
@@ -366,7 +359,7 @@ def stage_definitions(plan: Plan, run: Runner) -> None:
             "(clarkkev/attention-analysis); each earlier or alternative definition is an option, measured here on "
             f"EWT dev.\n\n## Table 1 (`analysis=syntax_heads`)\n\nAccuracy and baseline in %.\n\n{t1}\n\n"
             f"## Probes (paper recipe, seed {plan.seeds[0]}, dev UAS %)\n\nThe released rows are the `table3` "
-            f"stage's runs where it ran first.\n\n{md_table(probe_rows)}\n")
+            f"stage's runs where it ran first.\n\n{to_markdown(probe_rows)}\n")
     write(plan, "definitions", body)
 
 
@@ -432,25 +425,18 @@ def stage_aspect_opinion(plan: Plan, run: Runner) -> None:
         run(f"aspect_opinion-{model}-probes", ["train.py", "-m", f"data={plan.triplets}", f"model={model}",
                                                "probe=nearest_opinion,attn_only,attn_plus_glove", f"seed={seeds}",
                                                "~logger", *plan.extra_train, f"hydra.sweep.dir={where}"])
-        for probe, vals in _by_probe_metric(collect_runs(where), "acc").items():
+        runs = collect_runs(where)
+        test = _by_probe(runs, "test", "acc")
+        for probe, dev in _by_probe(runs, "val", "acc").items():
             probe_rows.append({"model": model, "probe": PROBE_NAMES.get(probe, probe),
-                               "dev acc": mean_std(vals["val"]), "test acc": mean_std(vals["test"])})
+                               "dev acc": mean_std(dev), "test acc": mean_std(test.get(probe, []))})
     body = ("# Aspect → opinion heads on SemEval-2014 restaurant reviews\n\nASTE-Data-V2 triplets; rules in "
             "`probing/analysis/aspect_opinion.py`. Accuracy in %: a head is right when the word it attends to most "
             "from the source span lies in the paired span. The nearest-span baseline is given the gold spans.\n\n"
-            + md_table(rows) + "\n\n## The same pairs as a probe task\n\n`train.py data=semeval14_triplets`: "
+            + to_markdown(rows) + "\n\n## The same pairs as a probe task\n\n`train.py data=semeval14_triplets`: "
             "for each aspect span, predict a word of its opinion span(s); accuracy in %, mean ± std over seeds "
-            f"{plan.seeds}.\n\n" + md_table(probe_rows) + "\n")
+            f"{plan.seeds}.\n\n" + to_markdown(probe_rows) + "\n")
     write(plan, "aspect_opinion", body)
-
-
-def _by_probe_metric(runs: list[dict], metric: str) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        for split in ("val", "test"):
-            if f"{split}/{metric}" in r:
-                out.setdefault(r["probe_config"], {"val": [], "test": []})[split].append(r[f"{split}/{metric}"])
-    return out
 
 
 def stage_families(plan: Plan, run: Runner) -> None:
