@@ -92,6 +92,12 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     The order depends only on ``seed`` and the epoch Lightning passes to ``set_epoch``, so a run
     resumed from a checkpoint sees the batches an uninterrupted run would have seen.
 
+    With ``max_pairs`` the number of batches changes from epoch to epoch. Lightning reads len()
+    when it builds the loader and validates when the batch index reaches it, so a loader built
+    once skipped validation in every epoch shorter than the first (early stopping then chose among
+    a few epochs). The trainer therefore rebuilds the loader each epoch
+    (``reload_dataloaders_every_n_epochs: 1``) and the datamodule builds it for the coming epoch.
+
     Under DDP (``num_replicas`` > 1) every rank forms the same batches and takes every
     ``num_replicas``-th; a short rank repeats its first batches so that all ranks step together.
     Evaluation loaders are not split (``num_replicas=1``): every rank scores the whole split, and
@@ -99,9 +105,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, pool: int = 50,
-                 max_pairs: int | None = None, num_replicas: int = 1, rank: int = 0):
+                 max_pairs: int | None = None, num_replicas: int = 1, rank: int = 0, epoch: int = 0):
         self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
-        self.seed, self.pool, self.epoch = seed, pool, 0
+        self.seed, self.pool, self.epoch = seed, pool, epoch
         # cap on B * N^2 word pairs: a batch of 150-word sentences would otherwise hold
         # (32, K, 150, 151) floats twice over, and peak memory would follow the longest sentences
         self.max_pairs = max_pairs
@@ -236,8 +242,9 @@ class ProbeDataModule(pl.LightningDataModule):
         # training batches are split over DDP ranks; evaluation is not (see the sampler)
         trainer = getattr(self, "trainer", None)
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer and role == "train" else (1, 0)
+        epoch = trainer.current_epoch if trainer and role == "train" else 0
         sampler = LengthBucketBatchSampler(ds.lengths, batch_size, shuffle, seed=self.seed, max_pairs=self.max_pairs,
-                                           num_replicas=replicas, rank=rank)
+                                           num_replicas=replicas, rank=rank, epoch=epoch)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

@@ -37,6 +37,9 @@ class ProbeModule(pl.LightningModule):
     ``net.pair_features`` of the arc, i.e. only what the probe itself sees. It reads the first gold
     candidate's arc in training and the predicted one's at evaluation, so LAS is end to end.
 
+    ``scheduler``: a partial learning-rate scheduler (e.g. ReduceLROnPlateau), stepped each epoch
+    on the dev metric; None keeps the learning rate constant.
+
     A net with nothing to train (the rule baselines) has no arc loss: none is logged, and with no
     label classifier either, training steps are skipped and ``trainer.fit`` still runs validation.
     """
@@ -45,6 +48,7 @@ class ProbeModule(pl.LightningModule):
         self,
         net: ProbeNet,
         optimizer: functools.partial,
+        scheduler: functools.partial | None = None,
         decode: str = "argmax",
         predict_labels: bool = False,
         num_labels: int = 0,
@@ -59,7 +63,7 @@ class ProbeModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         # partials do not unpickle under torch's weights_only; the Hydra config records both
-        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         if decode not in DECODERS:
             raise ValueError(f"decode must be one of {sorted(DECODERS)}, got {decode!r}")
         if decode == "mst" and not trees:
@@ -71,7 +75,7 @@ class ProbeModule(pl.LightningModule):
         if label_names is not None and num_labels and len(label_names) != num_labels:
             raise ValueError("label_names and num_labels disagree")
         self.net = net
-        self.optimizer = optimizer
+        self.optimizer, self.scheduler = optimizer, scheduler
         self._decode = DECODERS[decode]
         self.learns_arcs = any(p.requires_grad for p in net.parameters())
         self.label_classifier = None
@@ -159,6 +163,14 @@ class ProbeModule(pl.LightningModule):
         rows = [[name, acc, n] for name, (acc, n) in self.test_per_label.compute().items() if n > 0]
         return sorted(rows, key=lambda row: -row[2])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer | None:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict | None:
         params = [p for p in self.parameters() if p.requires_grad]
-        return self.optimizer(params=params) if params else None
+        if not params:
+            return None
+        optimizer = self.optimizer(params=params)
+        if self.scheduler is None:
+            return optimizer
+        # stepped once per epoch on the dev metric (ReduceLROnPlateau reads it; others ignore it)
+        return {"optimizer": optimizer, "lr_scheduler": {
+            "scheduler": self.scheduler(optimizer=optimizer), "monitor": f"val/{self.hparams.metric}",
+            "interval": "epoch", "frequency": 1}}
