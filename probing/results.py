@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_dir
 
 from probing import provenance
 from probing.analysis import paper
@@ -70,6 +71,7 @@ class Plan:
     restaurants: str = "semeval14_restaurants"
     extra_train: list[str] = field(default_factory=list)
     lr_trials: int = 6
+    launcher: list[str] = field(default_factory=list)  # the Table 3 sweeps' launcher (--jobs)
 
     @classmethod
     def make(cls, quick: bool, out: Path | None = None) -> Plan:
@@ -205,7 +207,7 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes:
             run(f"table3-{recipe}-{model}-{probe}", [
                 "train.py", "-m", *experiment, f"model={model}", f"probe={probe}",
                 f"seed={','.join(map(str, todo))}", "~logger", *plan.data,
-                *(plan.extra_train if recipe == "default" else []), f"hydra.sweep.dir={where}",
+                *(plan.extra_train if recipe == "default" else []), *plan.launcher, f"hydra.sweep.dir={where}",
                 "hydra.sweep.subdir=seed${seed}"])
             if written is not None:
                 written({m: collect_runs(plan.out / "table3" / recipe / m) for m in models})
@@ -270,14 +272,28 @@ def stage_table3(plan: Plan, run: Runner) -> None:
     table(_table3_runs(plan, run, "paper", plan.seeds, written=table))
 
 
+def default_recipe() -> str:
+    """The default recipe in words, read from the composed ``train`` config (not restated here)."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train")
+    return (f"`python train.py` (Adam at lr {cfg.probe.optimizer.lr} from the sweep of `results/lr_sweep.md`, "
+            f"batches of {cfg.datamodule.batch_size} sentences, early stopping on dev UAS with patience "
+            f"{cfg.callbacks.early_stopping.patience}, at most {cfg.trainer.max_epochs} epochs, the best epoch's "
+            f"checkpoint)")
+
+
 def stage_recipes(plan: Plan, run: Runner) -> None:
     """Table 3 with the default recipe (early stopping, the swept learning rate), set against the
-    paper recipe's runs of the ``table3`` stage (run that first)."""
+    paper recipe's runs of the same rows, models and seeds: those the ``table3`` stage left in
+    ``--out`` are read, the missing ones are run (without rewriting ``results/table3.md``)."""
     causal, plan.causal = plan.causal, plan.causal if plan.recipe_causal else []
+    resume, plan.resume = plan.resume, True
     try:
+        _table3_runs(plan, run, "paper", plan.seeds, plan.recipe_probes)
+        plan.resume = resume
         got = _table3_runs(plan, run, "default", plan.recipe_seeds, plan.recipe_probes)
     finally:
-        plan.causal = causal
+        plan.causal, plan.resume = causal, resume
     rows = []
     for model in got:
         paper_dev = _by_probe(collect_runs(plan.out / "table3" / "paper" / model), "val")
@@ -295,11 +311,12 @@ def stage_recipes(plan: Plan, run: Runner) -> None:
                          "default dev": f"{d:.1f}", "default − paper": f"{d - p:+.1f}" if p is not None else "",
                          "default ≥ paper": ("yes" if d >= p - 0.05 else "**no**") if p is not None else "",
                          "best epoch(s), 0-based": ", ".join(str(e) for e in epochs.get(probe, []))})
-    body = (f"# Table 3 with the default recipe\n\n{T3_INTRO} Recipe: `python train.py` (Adam at the swept "
-            f"learning rate of `results/lr_sweep.md`, batches of 32 sentences, early stopping on dev UAS with "
-            f"patience 3, at most 20 epochs), seeds {plan.recipe_seeds}.\n\n{to_markdown(_table3_rows(plan, got))}\n\n"
-            "## Does the default recipe match the paper's?\n\nDev UAS, mean over seeds; the paper recipe's from "
-            f"`results/table3.md` (seeds {plan.seeds}).\n\n{to_markdown(rows)}\n")
+    findings = [line for model in got for line in ordering_findings(model, _by_probe(got[model], "val"))]
+    body = (f"# Table 3 with the default recipe\n\n{T3_INTRO} Recipe: {default_recipe()}, seeds "
+            f"{plan.recipe_seeds}.\n\n{to_markdown(_table3_rows(plan, got))}\n\n"
+            "## Does the default recipe match the paper's?\n\nDev UAS, mean over seeds; the paper recipe "
+            f"(`experiment=clark19_table3`) on the same rows and models, seeds {plan.seeds}.\n\n{to_markdown(rows)}\n\n"
+            "## Orderings that differ from the paper's (dev, default recipe)\n\n" + ("\n".join(findings) or "None.") + "\n")
     write(plan, "table3_default", body)
 
 
@@ -496,6 +513,15 @@ def _first_table(text: str) -> str:
     return "\n".join(lines[start:end])
 
 
+def _section(text: str, heading: str) -> str:
+    """The body of the Markdown section that opens with ``heading`` (up to the next ``## ``)."""
+    start = text.find(heading)
+    if start < 0:
+        return ""
+    body = text[start:].split("\n", 1)[1]
+    return body.split("\n## ", 1)[0].strip()
+
+
 def readme_block(plan: Plan) -> str:
     """The README's "Results so far": Table 3, the claims table and every ordering that does not
     replicate, from the results files (each file names the command that wrote it)."""
@@ -526,10 +552,16 @@ def readme_block(plan: Plan) -> str:
         start = text.find("## Does the default recipe match")
         if start >= 0:
             parts.append("\n**The default recipe against the paper's** (dev UAS %):\n\n" + _first_table(text[start:]))
-    claims = plan.out / "families" / "claims.md"
-    if claims.is_file():
+        start = text.find("## Orderings that differ")
+        if start >= 0:
+            parts.append("\n**Orderings of Table 3 that do not replicate with the default recipe** (dev):\n\n"
+                         + text[start:].split("\n", 1)[1].strip())
+    # from the committed page, not from outputs/: a run of other stages keeps this part of README
+    families = plan.results / "families.md"
+    claims = _section(families.read_text(), "## The paper's claims") if families.is_file() else ""
+    if claims:
         parts.append("\n**The paper's claims on each model** (EWT dev; every \"does not hold\" is a finding that does "
-                     "not replicate here):\n\n" + claims.read_text().strip())
+                     "not replicate here):\n\n" + claims)
     return "\n".join(parts)
 
 
@@ -557,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-init-models", nargs="+", help="the random-init row on these encoders only")
     parser.add_argument("--recipe-seeds", type=int, nargs="+", help="seeds of the default recipe's Table 3 "
                         "(default 0 1 2, as the paper recipe's)")
+    parser.add_argument("--jobs", type=int, default=1, help="run a Table 3 sweep's seeds in N processes at once "
+                        "(hydra/launcher=local, one torch thread each)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -570,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.recipe_causal = not args.recipe_encoders_only
     plan.recipe_probes = args.recipe_probes
     plan.random_init_models = args.random_init_models
+    if args.jobs > 1:
+        plan.launcher = ["hydra/launcher=local", f"hydra.launcher.n_jobs={args.jobs}", "threads=1"]
     if not plan.quick and not os.environ.get("PROBING_DATA_DIR"):
         parser.error("set PROBING_DATA_DIR to the corpora (../shared/data here), or use --quick")
     if plan.quick:

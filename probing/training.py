@@ -19,6 +19,7 @@ from probing.probes.base import ProbeNet
 from probing.probes.datamodule import ProbeDataModule
 from probing.probes.tasks import Task
 from probing.tracking import finish_wandb, start_wandb, sweep_group
+from probing.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,4 @@ def write_results(out: Path, cfg: DictConfig, metrics: dict, table, best_ckpt: s
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
     if table:
         name, columns, rows = table
-        with open(out / f"{name}.csv", "w") as f:
-            f.write(",".join(columns) + "\n")
-            f.writelines(f"{r},{u:.4f},{n}\n" for r, u, n in rows)
+        Writer(out).table(name, [dict(zip(columns, row)) for row in rows], digits=4)  # W&B: the logger's

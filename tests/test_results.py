@@ -45,3 +45,14 @@ def test_quick_never_touches_the_committed_results(quick):
     # --quick writes under its own directory only; README's block and results/ are the full run's
     assert quick.parent.name != "results" or quick.parent.parent != results.ROOT
     assert not re.search(r"results-quick|/tmp/", (results.ROOT / "README.md").read_text())
+
+
+def test_readme_block_takes_the_claims_from_the_committed_page_not_from_outputs(tmp_path):
+    plan = results.Plan(False, tmp_path / "outputs", tmp_path / "results")  # outputs/ empty, as on a fresh clone
+    plan.results.mkdir()
+    (plan.results / "families.md").write_text("Written by ...\n\n# Families\n\n## The paper's claims\n\n"
+                                              "| claim | m |\n|---|---|\n| sink | holds |\n\n## Sink share per layer\n\n"
+                                              "| layer | share |\n")
+    block = results.readme_block(plan)
+    assert "| claim | m |\n|---|---|\n| sink | holds |" in block
+    assert "share" not in block.split("| sink | holds |", 1)[1]

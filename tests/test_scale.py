@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 
 from probing.probes.datamodule import LengthBucketBatchSampler
 from probing.training import train
@@ -90,3 +91,33 @@ def test_table3_experiment_sweeps_every_row_over_three_seeds():
     assert sorted(params.probe.split(",")) == sorted(
         ["right_branching", "distances_plus_glove", "random_init_attn_plus_glove", "attn_only", "attn_plus_glove"])
     assert (cfg.probe.optimizer.lr, cfg.trainer.max_epochs, cfg.datamodule.batch_size) == (0.002, 1, 1)
+
+
+class EpochLog(pl.Callback):
+    """Per training epoch: the batches Lightning expected, the batches run, and whether it validated."""
+
+    epochs: list[dict] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        EpochLog.epochs.append({"expected": trainer.num_training_batches, "ran": 0, "validated": False})
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        EpochLog.epochs[-1]["ran"] += 1
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking and EpochLog.epochs:
+            EpochLog.epochs[-1]["validated"] = True
+
+
+def test_every_epoch_validates_when_the_number_of_batches_changes_between_epochs(compose_tiny, tmp_path):
+    # pairs of sentences, split when two would exceed max_pairs: how many batches an epoch has
+    # depends on its shuffle. A loader built once made Lightning skip validation in shorter epochs
+    EpochLog.epochs = []
+    cfg = compose_tiny("train", "~logger", *SHORT, "datamodule.batch_size=2", "datamodule.pool=2",
+                       "datamodule.max_pairs=150", "+callbacks.epoch_log._target_=tests.test_scale.EpochLog")
+    cfg.paths.output_dir = str(tmp_path / "run")
+    train(cfg)
+    assert len(EpochLog.epochs) == 6
+    assert len({e["ran"] for e in EpochLog.epochs}) > 1, "the epochs must differ in length for this test to bite"
+    assert [e["ran"] for e in EpochLog.epochs] == [e["expected"] for e in EpochLog.epochs]
+    assert all(e["validated"] for e in EpochLog.epochs)

@@ -1,6 +1,7 @@
 """train.py through Hydra's compose API on the tiny encoder and treebanks, for every probe."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -168,19 +169,29 @@ def test_wandb_offline_run_records_config_and_summary(compose_tiny):
     assert list((runs[0] / "files" / "media" / "table" / "test").glob("per_relation_uas_*.table.json"))
 
 
-def run_train(*args, tmp_path):
+def run_train(*args, tmp_path, sweep_dir=True):
+    """``train.py`` started in ``tmp_path``; its sweep lands in ``tmp_path/sweep``, or, with
+    ``sweep_dir=False``, where the default paths put it (``outputs/`` under the starting directory)."""
     flags = [a for a in args if a.startswith("-")]  # Hydra's argparse wants flags before overrides
-    cmd = [sys.executable, "train.py", *flags, *TINY, "~logger", f"paths.cache_dir={tmp_path / 'cache'}",
-           f"hydra.sweep.dir={tmp_path / 'sweep'}", *(a for a in args if not a.startswith("-"))]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, str(ROOT / "train.py"), *flags, *TINY, "~logger",
+           *([f"hydra.sweep.dir={tmp_path / 'sweep'}"] if sweep_dir else []),
+           *(a for a in args if not a.startswith("-"))]
+    env = {k: v for k, v in os.environ.items() if k not in ("PROBING_ROOT", "PROBING_CACHE_DIR")}
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return tmp_path / "sweep"
+    if sweep_dir:
+        return tmp_path / "sweep"
+    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    return sweep
 
 
 @pytest.mark.slow
 def test_multirun_over_two_probes_then_compare(tmp_path):
-    sweep = run_train("-m", "probe=attn_only,right_branching", "seed=0,1", "trainer.max_epochs=1", tmp_path=tmp_path)
+    # the default sweep directory: it failed to resolve ("HydraConfig was not set") until 2026-11-30
+    sweep = run_train("-m", "probe=attn_only,right_branching", "seed=0,1", "trainer.max_epochs=1",
+                      tmp_path=tmp_path, sweep_dir=False)
     assert len(list(sweep.rglob("metrics.json"))) == 4
+    assert (tmp_path / ".cache" / "attention").is_dir()  # the cache follows the starting directory too
     table = compare_main([str(sweep)])
     assert sorted(table["probe_config"]) == ["attn_only", "right_branching"]
     assert (table["seeds"] == 2).all()

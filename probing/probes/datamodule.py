@@ -180,6 +180,7 @@ class ProbeDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 64,
         max_pairs: int | None = 50_000,
+        pool: int = 50,
         num_workers: int = 0,
         splits: dict[str, str] | None = None,
         seed: int | None = None,
@@ -188,7 +189,7 @@ class ProbeDataModule(pl.LightningDataModule):
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
         self.cache_root, self.task, self.glove, self.attention = cache_root, task, glove, attention
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.max_pairs = max_pairs
+        self.max_pairs, self.pool = max_pairs, pool
         self.splits = dict(splits or {"train": "train", "val": "dev", "test": "test"})
         # the batch order's seed; None takes torch's, which seed_everything(cfg.seed) has set
         self.seed = torch.initial_seed() % 2**32 if seed is None else seed
@@ -243,8 +244,8 @@ class ProbeDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer and role == "train" else (1, 0)
         epoch = trainer.current_epoch if trainer and role == "train" else 0
-        sampler = LengthBucketBatchSampler(ds.lengths, batch_size, shuffle, seed=self.seed, max_pairs=self.max_pairs,
-                                           num_replicas=replicas, rank=rank, epoch=epoch)
+        sampler = LengthBucketBatchSampler(ds.lengths, batch_size, shuffle, seed=self.seed, pool=self.pool,
+                                           max_pairs=self.max_pairs, num_replicas=replicas, rank=rank, epoch=epoch)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
