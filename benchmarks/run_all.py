@@ -51,7 +51,8 @@ def training_rows(rows: list[dict]) -> list[list[str]]:
     for r in rows:
         if r["train_split"] != "train":
             continue
-        out.append(["probe training sent/s (EWT train, attn_plus_glove)", "≥ 2,000", r["model"], r["device"],
+        batch = f", batch {r['batch_size']}" if "batch_size" in r else ""
+        out.append([f"probe training sent/s (EWT train, attn_plus_glove{batch})", "≥ 2,000", r["model"], r["device"],
                     f"{r['sent_per_s']:.0f}", _met(r["sent_per_s"] >= 2000)])
         out.append(["probe training peak RSS MB (EWT train)", "< 2,048", r["model"], r["device"],
                     f"{r['peak_rss_mb']:.0f}", _met(r["peak_rss_mb"] < 2048)])

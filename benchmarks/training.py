@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, workers: int) -> dict:
+def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, workers: int,
+           batch_size: int | None) -> dict:
     import pytorch_lightning as pl
     import torch
     from hydra import compose, initialize_config_dir
@@ -57,7 +58,8 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
         cfg = compose("train", return_hydra_config=True, overrides=[
             f"model={model}", f"probe={probe}", "~logger", "callbacks=none", f"trainer.max_epochs={epochs}",
             f"split.train={train_split}", f"datamodule.num_workers={workers}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
-            "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false"])
+            "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false",
+            *([f"datamodule.batch_size={batch_size}"] if batch_size else [])])
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             del cfg.hydra  # as in a real run
@@ -74,6 +76,7 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
         metrics = train(cfg)
     best = min(timer.seconds)
     return {"model": model, "probe": probe, "train_split": train_split, "threads": threads,
+            "batch_size": cfg.datamodule.batch_size,
             "workers": workers, "sentences": timer.sentences, "epoch_seconds": best, "sent_per_s": timer.sentences / best,
             "val_uas": metrics.get("val/uas"), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else None,
@@ -89,24 +92,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores, as train.py)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "training.md")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[0],
+                        help="sentences per batch, one row each (default: conf/datamodule/default.yaml's)")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "SPLIT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.probe, args.worker[1], args.epochs, args.threads, args.workers)))
+        print(json.dumps(worker(args.worker[0], args.probe, args.worker[1], args.epochs, args.threads, args.workers,
+                                args.batch_sizes[0])))
         return
     rows = []
-    for model in args.models:
-        for split in args.splits:
-            cmd = [sys.executable, __file__, "--worker", model, split, "--probe", args.probe,
-                   "--epochs", str(args.epochs), "--threads", str(args.threads), "--workers", str(args.workers)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(done.stderr[-3000:])
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{model} {split}: {rows[-1]['sent_per_s']:.0f} sent/s", file=sys.stderr)
-    lines = ["| model | probe | trained on | device | threads | loader workers | sentences | epoch s (best) | sent/s | val UAS | peak RSS (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['workers']} | {r['sentences']} | "
+    for model, split, batch in ((m, s, b) for m in args.models for s in args.splits for b in args.batch_sizes):
+        cmd = [sys.executable, __file__, "--worker", model, split, "--probe", args.probe, "--epochs", str(args.epochs),
+               "--threads", str(args.threads), "--workers", str(args.workers), "--batch-sizes", str(batch)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"{model} {split} batch {rows[-1]['batch_size']}: {rows[-1]['sent_per_s']:.0f} sent/s", file=sys.stderr)
+    lines = ["| model | probe | trained on | device | threads | loader workers | batch | sentences | epoch s (best) | sent/s | val UAS | peak RSS (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['workers']} | "
+              f"{r['batch_size']} | {r['sentences']} | "
               f"{r['epoch_seconds']:.1f} | {r['sent_per_s']:.0f} | {100 * r['val_uas']:.1f} | {r['peak_rss_mb']:.0f} |" for r in rows]
     text = "\n".join(lines) + "\n"
     write_results(args.out, text, rows)
