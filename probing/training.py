@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from probing.attention.encoders.base import model_caveat
 from probing.probes.base import ProbeNet
 from probing.probes.datamodule import ProbeDataModule
 from probing.probes.tasks import Task
@@ -87,9 +88,7 @@ def caveat(cfg: DictConfig, dm: ProbeDataModule) -> str:
     probe reads attention), the data and task, and the GloVe vectors."""
     parts = []
     if dm.attention:
-        encoder = dm.encoder
-        own = getattr(encoder, "caveat", None)
-        parts.append(own() if own else f"Model `{cfg.model.name}`.")
+        parts.append(model_caveat(dm.encoder))
     else:
         parts.append("No attention: the probe reads no model.")
     described = f" ({dm.corpus.description})" if dm.corpus.description else ""

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from probing import PACKAGE_DIR
 from probing.analysis.paper import PAPER_SETUP
+from probing.attention.encoders.base import model_caveat
 from probing.attention.layout import Layout
 from probing.writer import Writer
 
@@ -102,12 +103,7 @@ class Context:
         """What the numbers come from, said beside every table: the model's own declared caveat
         (or its name), the data and split, and the paper's setup."""
         corpus = corpus or self.corpus
-        enc = self.encoder
-        own = getattr(enc, "caveat", None)
-        if callable(own):
-            model = own().rstrip(".") + "."
-        else:
-            model = f"Model `{enc.name}`" + (" with random weights" if getattr(enc, "random_init", False) else "") + "."
+        model = model_caveat(self.encoder)
         about = getattr(corpus, "description", "")
         data = f"Data `{corpus.name}`" + (f" ({about})" if about else "") + f", split `{self.split}`."
         return f"{model} {data} The paper used {PAPER_SETUP}: compare findings, not numbers."

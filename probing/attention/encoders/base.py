@@ -127,3 +127,13 @@ def reinit_except_embeddings(model, auto, seed: int):
     if not keep or result.unexpected_keys:
         raise RuntimeError(f"random_init: found no embedding weights to keep ({list(keep)[:3]})")
     return fresh
+
+
+def model_caveat(encoder) -> str:
+    """The sentence on the model beside every number: the encoder's own :meth:`EncoderSpec.caveat`,
+    or, for an object that declares nothing (a user's bare encoder), its name."""
+    own = getattr(encoder, "caveat", None)
+    if callable(own):
+        return own().rstrip(".") + "."
+    name = getattr(encoder, "name", type(encoder).__name__)
+    return f"Model `{name}`" + (" with random weights" if getattr(encoder, "random_init", False) else "") + "."
