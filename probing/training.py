@@ -184,7 +184,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         table = per_label_table(dm.task, module)
         note = caveat(cfg, dm)
         if trainer.is_global_zero:  # DDP ranks share the run directory
-            epochs = {"best_epoch": best_epoch(best), "epochs_run": trainer.current_epoch}
+            epochs = {"best_epoch": best_epoch(best), "epochs_run": trainer.current_epoch,
+                      "max_epochs": trainer.max_epochs}
             write_results(out, cfg, {**metrics, **epochs}, table, best, note)
         for lg in loggers:
             if hasattr(lg, "log_table"):
