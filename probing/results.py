@@ -175,8 +175,10 @@ def stage_lr_sweep(plan: Plan, run: Runner) -> None:
 
 
 def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes: list[str] | None = None,
-                 written: Callable[[dict[str, list[dict]]], None] | None = None) -> dict[str, list[dict]]:
-    """Every Table 3 row x seed with one recipe, per model; returns {model: runs}.
+                 written: Callable[[dict[str, list[dict]]], None] | None = None, causal: list[str] | None = None,
+                 resume: bool | None = None) -> dict[str, list[dict]]:
+    """Every Table 3 row x seed with one recipe, per model; returns {model: runs}. ``causal`` and
+    ``resume`` default to the plan's.
 
     One sweep per (model, probe) into ``table3/<recipe>/<model>/<probe>/seed<N>/``; with
     ``--resume`` the seeds that finished are read, not run again. The sweeps run row by row over
@@ -185,7 +187,8 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes:
     """
     wanted = probes or RUN_ORDER
     experiment = ["experiment=clark19_table3"] if recipe == "paper" else []
-    models = plan.encoders + plan.causal
+    models = plan.encoders + (plan.causal if causal is None else causal)
+    resume = plan.resume if resume is None else resume
     for probe in wanted:
         for model in models:
             if model not in plan.encoders and probe not in ATTN_PROBES:
@@ -195,12 +198,12 @@ def _table3_runs(plan: Plan, run: Runner, recipe: str, seeds: list[int], probes:
                 continue
             model_seeds = seeds if model in plan.encoders else seeds[: plan.causal_seeds]
             where = plan.out / "table3" / recipe / model / probe
-            done = {r["seed"] for r in collect_runs(where)} if plan.resume else set()
+            done = {r["seed"] for r in collect_runs(where)} if resume else set()
             todo = [s for s in model_seeds if s not in done]
             if not todo:
                 log.info("table3: %s %s %s finished already (--resume)", recipe, model, probe)
                 continue
-            if not plan.resume:
+            if not resume:
                 shutil.rmtree(where, ignore_errors=True)
             for seed in todo:  # a stopped seed's partial run directory
                 shutil.rmtree(where / f"seed{seed}", ignore_errors=True)
@@ -287,14 +290,9 @@ def stage_recipes(plan: Plan, run: Runner) -> None:
     """Table 3 with the default recipe (early stopping, the swept learning rate), set against the
     paper recipe's runs of the same rows, models and seeds: those the ``table3`` stage left in
     ``--out`` are read, the missing ones are run (without rewriting ``results/table3.md``)."""
-    causal, plan.causal = plan.causal, plan.causal if plan.recipe_causal else []
-    resume, plan.resume = plan.resume, True
-    try:
-        _table3_runs(plan, run, "paper", plan.seeds, plan.recipe_probes)
-        plan.resume = resume
-        got = _table3_runs(plan, run, "default", plan.recipe_seeds, plan.recipe_probes)
-    finally:
-        plan.causal, plan.resume = causal, resume
+    causal = plan.causal if plan.recipe_causal else []
+    _table3_runs(plan, run, "paper", plan.seeds, plan.recipe_probes, causal=causal, resume=True)
+    got = _table3_runs(plan, run, "default", plan.recipe_seeds, plan.recipe_probes, causal=causal)
     recipe, max_epochs = default_recipe()
     rows, capped = [], []
     for model in got:
@@ -554,20 +552,19 @@ def readme_block(plan: Plan) -> str:
         text = t3.read_text()
         parts.append("\n**Table 3** (UAS %, EWT dev and test; the paper's column is WSJ dev: compare it with our dev "
                      "columns):\n\n" + _first_table(text))
-        start = text.find("## Orderings that differ")
-        if start >= 0:
-            parts.append("\n**Orderings of Table 3 that do not replicate** (dev):\n\n"
-                         + text[start:].split("\n", 1)[1].strip())
+        orderings = _section(text, "## Orderings that differ")
+        if orderings:
+            parts.append("\n**Orderings of Table 3 that do not replicate** (dev):\n\n" + orderings)
     t3d = plan.results / "table3_default.md"
     if t3d.is_file():
         text = t3d.read_text()
         start = text.find("## Does the default recipe match")
         if start >= 0:
             parts.append("\n**The default recipe against the paper's** (dev UAS %):\n\n" + _first_table(text[start:]))
-        start = text.find("## Orderings that differ")
-        if start >= 0:
+        orderings = _section(text, "## Orderings that differ")
+        if orderings:
             parts.append("\n**Orderings of Table 3 that do not replicate with the default recipe** (dev):\n\n"
-                         + text[start:].split("\n", 1)[1].strip())
+                         + orderings)
     # from the committed page, not from outputs/: a run of other stages keeps this part of README
     families = plan.results / "families.md"
     claims = _section(families.read_text(), "## The paper's claims") if families.is_file() else ""
