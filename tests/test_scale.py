@@ -121,3 +121,8 @@ def test_every_epoch_validates_when_the_number_of_batches_changes_between_epochs
     assert len({e["ran"] for e in EpochLog.epochs}) > 1, "the epochs must differ in length for this test to bite"
     assert [e["ran"] for e in EpochLog.epochs] == [e["expected"] for e in EpochLog.epochs]
     assert all(e["validated"] for e in EpochLog.epochs)
+    # and a trainer that would build the loader once is refused, not silently mis-validated
+    cfg = compose_tiny("train", "~logger", *SHORT, "trainer.reload_dataloaders_every_n_epochs=0")
+    cfg.paths.output_dir = str(tmp_path / "once")
+    with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs=1"):
+        train(cfg)

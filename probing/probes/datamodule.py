@@ -96,7 +96,8 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     when it builds the loader and validates when the batch index reaches it, so a loader built
     once skipped validation in every epoch shorter than the first (early stopping then chose among
     a few epochs). The trainer therefore rebuilds the loader each epoch
-    (``reload_dataloaders_every_n_epochs: 1``) and the datamodule builds it for the coming epoch.
+    (``reload_dataloaders_every_n_epochs: 1``; the datamodule refuses a trainer that does not) and
+    the datamodule builds it for the coming epoch.
 
     Under DDP (``num_replicas`` > 1) every rank forms the same batches and takes every
     ``num_replicas``-th; a short rank repeats its first batches so that all ranks step together.
@@ -244,6 +245,11 @@ class ProbeDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer and role == "train" else (1, 0)
         epoch = trainer.current_epoch if trainer and role == "train" else 0
+        if trainer and role == "train" and self.max_pairs and trainer.reload_dataloaders_every_n_epochs != 1:
+            # the sampler's length changes per epoch: without a reload Lightning skips validation
+            raise ValueError("datamodule.max_pairs makes the number of training batches change from epoch to epoch; "
+                             "set trainer.reload_dataloaders_every_n_epochs=1 (conf/trainer/default.yaml does), "
+                             "or Lightning skips validation in every epoch shorter than the first")
         sampler = LengthBucketBatchSampler(ds.lengths, batch_size, shuffle, seed=self.seed, pool=self.pool,
                                            max_pairs=self.max_pairs, num_replicas=replicas, rank=rank, epoch=epoch)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
