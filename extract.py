@@ -3,13 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-import probing  # noqa: F401  (registers the config resolvers)
-from probing.attention.store import run
+from probing import runner
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="extract")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    runner.main(cfg)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-import probing  # noqa: F401  (registers the config resolvers)
-from probing.training import train
+from probing import runner
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    # a sweeper optimises what main returns
-    return metrics.get(cfg.get("optimized_metric"))
+    record = runner.main(cfg)
+    # a sweeper optimises what main returns (None on DDP ranks other than 0)
+    return record.metrics.get(cfg.get("optimized_metric")) if record else None
 
 
 if __name__ == "__main__":

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hydra.utils import instantiate
 
 log = logging.getLogger(__name__)
-
-
-def sweep_group() -> str | None:
-    """The multirun's folder name (every job of one sweep in one W&B group); None for single runs."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
 
 
 def start_wandb(node, tags, group: str | None = None, config: dict | None = None):

@@ -1,4 +1,6 @@
-"""``train(cfg)``: extract (or read) attention, fit a probe, validate and test its best checkpoint."""
+"""``train(cfg, loggers)``: extract (or read) attention, fit a probe, validate and test its best
+checkpoint. The runner (:mod:`probing.runner`) calls it and turns what it returns into the run's
+record."""
 
 from __future__ import annotations
 
@@ -6,12 +8,11 @@ import ctypes
 import inspect
 import json
 import logging
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -19,7 +20,6 @@ from probing.attention.encoders.base import model_caveat
 from probing.probes.base import ProbeNet
 from probing.probes.datamodule import ProbeDataModule
 from probing.probes.tasks import Task
-from probing.tracking import finish_wandb, start_wandb, sweep_group
 from probing.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -98,24 +98,6 @@ def caveat(cfg: DictConfig, dm: ProbeDataModule) -> str:
     return " ".join(parts)
 
 
-def build_loggers(cfg: DictConfig) -> list:
-    """The run's Lightning loggers: W&B through :mod:`probing.tracking` (a broken W&B costs a warning,
-    not the run), any other ``logger.*`` node as configured."""
-    loggers = []
-    probe = cfg.probe.net._target_.rsplit(".", 1)[-1]
-    for name, node in (cfg.get("logger") or {}).items():
-        if node is None:
-            continue
-        if name == "wandb":
-            tags = [f"probe:{probe}", f"model:{cfg.model.name}", f"data:{cfg.data.name}"]
-            wandb_logger = start_wandb(node, tags, sweep_group())
-            if wandb_logger is not None:
-                loggers.append(wandb_logger)
-            continue
-        loggers.append(instantiate(node))
-    return loggers
-
-
 def _metrics(trainer: pl.Trainer, prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
 
@@ -138,13 +120,28 @@ def keep_batches_in_the_heap() -> None:
     libc.mallopt(m_trim_threshold, 2**30)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one probe; returns (and writes to ``metrics.json``) the best checkpoint's val/test metrics."""
+@dataclass
+class Trained:
+    """What a probe run gives the runner: the best checkpoint's val and test metrics (fractions),
+    how training ended, the caveat, and whether the probe read a model's attention."""
+
+    metrics: dict[str, float]
+    best_epoch: int | None
+    epochs_run: int | None
+    max_epochs: int | None
+    caveat: str
+    attention: bool
+    global_zero: bool = True  # under DDP every rank trains; only rank 0 leaves the record
+
+
+def train(cfg: DictConfig, loggers: list | None = None) -> Trained:
+    """Run one probe with ``loggers`` (Lightning loggers the runner started)."""
     keep_batches_in_the_heap()
     if cfg.get("threads"):
         # one sentence per batch (the paper's recipe) makes tensors too small to split across
         # threads: the threads then only wait for each other, and for any other process on the cores
         torch.set_num_threads(int(cfg.threads))
+    loggers = list(loggers or [])
     pl.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +153,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     module = build_probe(cfg, dm)
     resolve_optimized_metric(cfg, dm.task)  # before the callbacks that monitor it are built
-    loggers = build_loggers(cfg)
     if cfg.get("ckpt_path") and (cfg.get("callbacks") or {}).get("model_checkpoint"):
         # keep checkpointing beside the checkpoint we resume from: ModelCheckpoint forgets its
         # best score when its directory changes, and the "best" checkpoint would then be chosen
@@ -169,35 +165,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
     config = OmegaConf.to_container(cfg, resolve=True)
     for lg in loggers:
         lg.log_hyperparams(config)
-    try:
-        if any(p.requires_grad for p in module.parameters()):
-            trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
-        else:  # right-branching and other rules: nothing to fit, an epoch of no-op steps would only cost time
-            log.info("%s has no parameters: validated and tested without training", type(module.net).__name__)
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        ckpt = best or None
-        # trainer.test() replaces callback_metrics, so validate the same checkpoint first
-        trainer.validate(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
-        metrics = _metrics(trainer, "val/")
-        trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
-        metrics.update(_metrics(trainer, "test/"))
-        table = per_label_table(dm.task, module)
-        note = caveat(cfg, dm)
-        if trainer.is_global_zero:  # DDP ranks share the run directory
-            epochs = {"best_epoch": best_epoch(best), "epochs_run": trainer.current_epoch,
-                      "max_epochs": trainer.max_epochs}
-            write_results(out, cfg, {**metrics, **epochs}, table, best, note)
-        for lg in loggers:
-            if hasattr(lg, "log_table"):
-                if table:
-                    name, columns, rows = table
-                    lg.log_table(f"test/{name}", columns=columns, data=rows)
-                lg.experiment.summary.update(metrics)
-        log.info("metrics: %s", json.dumps(metrics))
-        log.info(note)
-        return metrics
-    finally:
-        finish_wandb(next((lg for lg in loggers if type(lg).__name__ == "WandbLogger"), None))
+    if any(p.requires_grad for p in module.parameters()):
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    else:  # right-branching and other rules: nothing to fit, an epoch of no-op steps would only cost time
+        log.info("%s has no parameters: validated and tested without training", type(module.net).__name__)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or None
+    # trainer.test() replaces callback_metrics, so validate the same checkpoint first
+    trainer.validate(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
+    metrics = _metrics(trainer, "val/")
+    trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
+    metrics.update(_metrics(trainer, "test/"))
+    table = per_label_table(dm.task, module)
+    if table and trainer.is_global_zero:  # DDP ranks share the run directory
+        name, columns, rows = table
+        Writer(out).table(name, [dict(zip(columns, row)) for row in rows], digits=4)  # W&B: the logger's
+    for lg in loggers:
+        if hasattr(lg, "log_table"):
+            if table:
+                name, columns, rows = table
+                lg.log_table(f"test/{name}", columns=columns, data=rows)
+            lg.experiment.summary.update(metrics)
+    note = caveat(cfg, dm)
+    log.info("metrics: %s", json.dumps(metrics))
+    log.info(note)
+    return Trained(metrics, best_epoch(best), trainer.current_epoch, trainer.max_epochs, note, dm.attention,
+                   trainer.is_global_zero)
 
 
 def per_label_table(task: Task, module) -> tuple[str, list[str], list[list]] | None:
@@ -213,22 +206,3 @@ def best_epoch(ckpt: str) -> int | None:
     if not ckpt:
         return None
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"])
-
-
-def write_results(out: Path, cfg: DictConfig, metrics: dict, table, best_ckpt: str, note: str) -> None:
-    record = {
-        **metrics,
-        "probe": cfg.probe.net._target_.rsplit(".", 1)[-1],
-        "probe_config": HydraConfig.get().runtime.choices.get("probe") if HydraConfig.initialized() else None,
-        "model": cfg.model.name,
-        "random_init": bool(cfg.model.get("random_init", False)),
-        "data": cfg.data.name,
-        "seed": cfg.seed,
-        "lr": cfg.probe.optimizer.lr if cfg.probe.get("optimizer") else None,
-        "best_checkpoint": os.path.relpath(best_ckpt, out) if best_ckpt else None,
-        "caveat": note,
-    }
-    (out / "metrics.json").write_text(json.dumps(record, indent=1))
-    if table:
-        name, columns, rows = table
-        Writer(out).table(name, [dict(zip(columns, row)) for row in rows], digits=4)  # W&B: the logger's

@@ -118,11 +118,22 @@ class Writer:
         return paths
 
     def json(self, name: str, obj: dict) -> Path:
-        """``name.json`` (+ the top-level scalars into the W&B run summary as ``name/key``)."""
+        """``name.json`` (+ its top-level scalars into the W&B run summary, see :meth:`summary`)."""
         path = self._dir() / f"{name}.json"
         obj = plain(obj)
         path.write_text(_json.dumps(obj, indent=1, default=str))
+        self.summary(name, obj)
+        return path
+
+    def summary(self, name: str, obj: dict) -> None:
+        """The top-level scalars of ``obj`` into the W&B run summary as ``name/key`` (no file: a
+        run's summary is written with its record)."""
         if self.wandb_run is not None:
-            scalars = {f"{name}/{k}": v for k, v in obj.items() if isinstance(v, (bool, int, float, str))}
+            scalars = {f"{name}/{k}": v for k, v in plain(obj).items() if isinstance(v, (bool, int, float, str))}
             self.wandb_run.summary.update(scalars)
+
+    def text(self, name: str, text: str, suffix: str = "md") -> Path:
+        """``name.<suffix>``: a page of the run's own (its section's markdown, a report)."""
+        path = self._dir() / f"{name}.{suffix}"
+        path.write_text(text)
         return path

@@ -12,31 +12,39 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pathlib import Path  # noqa: E402
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-import probing  # noqa: F401  (registers the config resolvers)
+from probing import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 TINY = ["model=tiny_random", "data=tiny"]
 
 
+# what Hydra knew about each composed config (the probe's or job's name), for run() below
+_INVOCATIONS: dict[int, tuple] = {}
+
+
 def compose_cfg(config_name: str, overrides: list[str], tmp_path: Path):
-    """Compose ``conf/<config_name>.yaml`` as a run would see it, writing under ``tmp_path``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
+    """Compose ``conf/<config_name>.yaml`` as a run would see it, writing under ``tmp_path`` (its
+    run directory ``run/``, its caches ``cache/``): never into the checkout."""
+    cfg, inv = runner.compose(config_name, overrides, tmp_path / "run")
     with open_dict(cfg):
-        del cfg.hydra  # as in a real run: the job's config has no hydra node
         cfg.paths.root_dir = str(tmp_path)
-        cfg.paths.output_dir = str(tmp_path / "run")
         cfg.paths.cache_dir = str(tmp_path / "cache")
-    GlobalHydra.instance().clear()
+    _INVOCATIONS[id(cfg)] = (cfg, inv)
     return cfg
+
+
+def run(cfg, **kwargs):
+    """``runner.run`` of a config from :func:`compose_cfg`, with its invocation: the record."""
+    composed, inv = _INVOCATIONS.get(id(cfg), (None, None))
+    return runner.run(cfg, inv if composed is cfg else None, **kwargs)
+
+
+def extract(cfg) -> dict:
+    """``extract.py``'s summary of the cache it filled (its record's)."""
+    return run(cfg).summary
 
 
 @pytest.fixture

@@ -13,12 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from probing import record
 from probing.analysis.base import Context, job_classes
-from probing.analysis_run import analyze
 from probing.attention.layout import Layout
+
+from .conftest import run
 
 JOBS = job_classes()
 BOTH, NONE = Layout(True, True), Layout(False, False)
+
+
+def analyze(cfg) -> dict:
+    """The job's summary, from the record the runner left."""
+    return run(cfg).summary
 
 
 def tiny(compose_tiny, job, *overrides):
@@ -35,11 +42,19 @@ def read_csv(path: Path) -> dict[str, dict]:
 @pytest.mark.parametrize("job", sorted(set(JOBS) - {"report"}))
 def test_every_analysis_runs_on_tiny(job, compose_tiny):
     cfg = tiny(compose_tiny, job)
-    summary = analyze(cfg)
+    rec = run(cfg)
     out = Path(cfg.paths.output_dir)
-    record = json.loads((out / "summary.json").read_text())
-    assert record.pop("title") and record == summary
+    # the runner, not the job, leaves the record, the caveat and the section's page
+    assert rec.kind == "analysis" and rec.name == job and rec.title and rec.summary
+    assert rec.caveat.startswith("Model `tiny_random`") and not rec.markdown.startswith(rec.caveat)
+    assert rec.config["analysis"]["_target_"] == cfg.analysis._target_ and rec.wall_time_s > 0
+    assert rec.provenance["device"] and rec.provenance["command"].startswith("python analyze.py ")
+    assert f"analysis={job}" in rec.provenance["command"].split()
+    page = (out / "section.md").read_text()
+    assert page.startswith(f"# {rec.title}\n\n> {rec.caveat}")
+    assert record.read(out).summary == json.loads(json.dumps(rec.summary))  # what tables will read
     files = {p.name for p in out.iterdir()}
+    assert all(f in files for f in rec.figures)
     # every figure in PNG, SVG and PDF; every table in CSV and Markdown
     for png in (f for f in files if f.endswith(".png")):
         assert {png[:-4] + ".svg", png[:-4] + ".pdf"} <= files, png
@@ -263,8 +278,8 @@ def test_report_passes_job_overrides_to_its_job(compose_tiny, monkeypatch):
     cfg = tiny(compose_tiny, "report", other_jobs("syntax_heads"),
                "analysis.job_overrides={syntax_heads:['min_count=1','head_dep_rule=head_row']}")
     summary = analyze(cfg)
-    (title,) = summary
-    rows = summary[title]["rows"]
+    assert list(summary) == ["syntax_heads"]
+    rows = summary["syntax_heads"]["rows"]
     # min_count=1 adds the 5 relations seen once (nmod:poss aux case obl) next to the 5 above;
     # head_row scores 36.4 for All (see the test above)
     assert len(rows) == 1 + 5 + 4 and rows["All"]["accuracy"] == 36.4
@@ -275,8 +290,9 @@ def test_report_gathers_every_section_and_logs_to_an_offline_wandb_run(compose_t
     cfg = compose_tiny("analyze", "analysis=report", "logger=wandb", *JOBS["report"].tiny_overrides)
     summary = analyze(cfg)
     out = Path(cfg.paths.output_dir)
-    in_report = {name for name, cls in JOBS.items() if getattr(cls, "in_report", True)}
-    assert len(summary) == len(in_report) and {p.name for p in out.iterdir() if p.is_dir()} >= in_report
+    in_report = {name for name, cls in JOBS.items() if cls.in_report}
+    assert set(summary) == in_report and {p.name for p in out.iterdir() if p.is_dir()} >= in_report
+    assert all(record.read(out / name).name == name for name in in_report)  # each job's own record
     md = (out / "report.md").read_text()
     # every figure the report links exists, beside its SVG and PDF
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)

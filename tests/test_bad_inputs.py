@@ -7,17 +7,16 @@ import pytest
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
+from probing import record
 from probing.attention import extract as ex
-from probing.attention import store as st
 from probing.attention.cache import AttentionCache, CacheError, CacheWriter
 from probing.attention.encoders import BundledMiniLM, BundledMPNet, EncoderUnavailableError, HFEncoder
 from probing.data.conllu_reader import TreebankError, read_conllu
 from probing.data.corpus import DataRootError
 from probing.data.glove import GloveError, load_glove
 from probing.data.text_readers import read_semeval, read_triplets
-from probing.training import train
 
-from .conftest import compose_cfg
+from .conftest import compose_cfg, extract, run
 
 
 def row(i, form, head, rel):
@@ -100,13 +99,13 @@ def test_malformed_semeval_line(tmp_path, line, message):
 
 def test_overlong_sentences_are_skipped_and_counted_or_refused(tmp_path):
     cfg = compose_cfg("extract", ["model=tiny_random", "data=tiny", "split=train", "extract.max_length=10"], tmp_path)
-    result = st.run(cfg)
+    result = extract(cfg)
     assert result["skipped"] > 0 and result["stored"] + result["skipped"] == result["sentences"]
     assert all("longer than 10 pieces" in why for why in result["skip_reasons"])
     cfg = compose_cfg("extract", ["model=tiny_random", "data=tiny", "split=train", "extract.max_length=9",
                                   "extract.on_overlong=error"], tmp_path)
     with pytest.raises(ex.ExtractionError, match=r"tiny-train\.conllu: sentence \S+ has \d+ word pieces, over the limit"):
-        st.run(cfg)
+        extract(cfg)
 
 
 @pytest.mark.parametrize("group, name", [("model", "bert_tiny_xyz"), ("data", "ud_klingon"), ("probe", "attn_magic")])
@@ -210,13 +209,13 @@ def test_wandb_unavailable_warns_and_the_run_goes_on(tmp_path, monkeypatch, capl
         monkeypatch.setattr(pl_wandb, "_WANDB_AVAILABLE", False)
     cfg = compose_cfg("train", ["model=tiny_random", "data=tiny", "probe=attn_only", "logger=wandb",
                                 "trainer.max_epochs=1"], tmp_path)
-    metrics = train(cfg)
+    metrics = run(cfg).metrics
     assert "W&B unavailable" in caplog.text and "the run goes on without it" in caplog.text
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert record.read(tmp_path / "run").metrics == metrics
     # and the run is the one it would have been without W&B
     plain = compose_cfg("train", ["model=tiny_random", "data=tiny", "probe=attn_only", "~logger",
                                   "trainer.max_epochs=1"], tmp_path / "plain")
-    assert metrics == train(plain)
+    assert metrics == run(plain).metrics
 
 
 # ASTE triplet lines: kind (the skip reason) -> (line, message); GOOD_TRIPLETS is line 1

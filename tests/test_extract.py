@@ -10,6 +10,8 @@ from probing.attention import store as st
 from probing.attention.cache import AttentionCache
 from probing.attention.wordlevel import merge_pieces
 
+from .conftest import extract
+
 
 @pytest.fixture
 def parts(compose_tiny):
@@ -19,7 +21,7 @@ def parts(compose_tiny):
 
 def test_run_caches_every_sentence_with_rows_summing_to_one(parts):
     cfg, *_ = parts
-    result = st.run(cfg)
+    result = extract(cfg)
     assert result == {**result, "sentences": 8, "stored": 8, "skipped": 0, "num_layers": 2, "num_heads": 4}
     cache = AttentionCache(result["cache_dir"], verify=True)
     sentences, _ = instantiate(cfg.data).read("train")

@@ -1,7 +1,6 @@
 """Multi-process training (DDP on 2 CPU processes), checkpoint resume, the batch sampler under
 DDP, and the one-command Table 3 sweep."""
 
-import json
 import subprocess
 import sys
 
@@ -9,10 +8,10 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
+from probing import record
 from probing.probes.datamodule import LengthBucketBatchSampler
-from probing.training import train
 
-from .conftest import ROOT, TINY
+from .conftest import ROOT, TINY, run
 
 SHORT = ["probe=attn_only", "callbacks.early_stopping=null", "trainer.max_epochs=6"]
 
@@ -23,7 +22,7 @@ def run_train(tmp_path, name, *overrides):
            f"hydra.run.dir={out}", *overrides]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "metrics.json").read_text())
+    return record.read(out).metrics
 
 
 @pytest.mark.slow
@@ -43,11 +42,11 @@ def test_resuming_from_a_checkpoint_reaches_the_uninterrupted_result(compose_tin
         c.paths.output_dir = str(tmp_path / name)  # checkpoints follow it
         return c
 
-    whole = train(cfg("whole"))
-    train(cfg("first", "trainer.max_epochs=3"))
+    whole = run(cfg("whole")).metrics
+    run(cfg("first", "trainer.max_epochs=3"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert last.is_file()
-    resumed = train(cfg("resumed", f"ckpt_path={last}"))
+    resumed = run(cfg("resumed", f"ckpt_path={last}")).metrics
     for key in ("val/loss", "val/uas", "test/loss", "test/uas"):
         assert resumed[key] == pytest.approx(whole[key], abs=1e-6), key
 
@@ -116,7 +115,7 @@ def test_every_epoch_validates_when_the_number_of_batches_changes_between_epochs
     cfg = compose_tiny("train", "~logger", *SHORT, "datamodule.batch_size=2", "datamodule.pool=2",
                        "datamodule.max_pairs=150", "+callbacks.epoch_log._target_=tests.test_scale.EpochLog")
     cfg.paths.output_dir = str(tmp_path / "run")
-    train(cfg)
+    run(cfg)
     assert len(EpochLog.epochs) == 6
     assert len({e["ran"] for e in EpochLog.epochs}) > 1, "the epochs must differ in length for this test to bite"
     assert [e["ran"] for e in EpochLog.epochs] == [e["expected"] for e in EpochLog.epochs]
@@ -125,4 +124,4 @@ def test_every_epoch_validates_when_the_number_of_batches_changes_between_epochs
     cfg = compose_tiny("train", "~logger", *SHORT, "trainer.reload_dataloaders_every_n_epochs=0")
     cfg.paths.output_dir = str(tmp_path / "once")
     with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs=1"):
-        train(cfg)
+        run(cfg)

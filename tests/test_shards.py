@@ -1,7 +1,6 @@
 """Sharded extraction: shards merge into exactly the single-process cache, through joblib for
 real and through a composed (never submitted) SLURM launcher config."""
 
-import json
 import subprocess
 import sys
 
@@ -9,12 +8,13 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
+from probing import record
 from probing.attention import extract as ex
 from probing.attention import shards
 from probing.attention import store as st
 from probing.attention.cache import AttentionCache, CacheError
 
-from .conftest import ROOT, TINY, compose_cfg
+from .conftest import ROOT, TINY, compose_cfg, extract
 
 # 8 sentences in batches of 2: a plan of 4 batches to share out
 SMALL_BATCHES = ["split=train", "extract.batch_size=2"]
@@ -29,7 +29,7 @@ def assert_same_cache(a: AttentionCache, b: AttentionCache):
 @pytest.fixture
 def single(tmp_path):
     cfg = compose_cfg("extract", TINY + SMALL_BATCHES + [f"paths.attention_cache={tmp_path / 'single'}"], tmp_path)
-    return AttentionCache(st.run(cfg)["cache_dir"])
+    return AttentionCache(extract(cfg)["cache_dir"])
 
 
 def shard_cfg(tmp_path, *overrides):
@@ -40,28 +40,28 @@ def shard_cfg(tmp_path, *overrides):
 def test_shards_merge_into_the_single_process_cache(tmp_path, single):
     stored = []
     for s in (0, 1, 2):
-        result = st.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=3"))
+        result = extract(shard_cfg(tmp_path, f"shard={s}", "num_shards=3"))
         stored.append(result["stored"])
     assert sum(stored) == 8 and all(stored)  # 4 batches over 3 shards: 2 + 1 + 1 batches
-    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=3"))["cache_dir"], verify=True)
+    merged = AttentionCache(extract(shard_cfg(tmp_path, "num_shards=3"))["cache_dir"], verify=True)
     assert_same_cache(merged, single)
     assert merged.meta["merged_from_shards"] == 3
     assert not shards.shard_root(merged.dir).exists()  # merged, so the shards are gone
-    again = st.run(shard_cfg(tmp_path, "shard=1", "num_shards=3"))  # a shard re-run after the merge
+    again = extract(shard_cfg(tmp_path, "shard=1", "num_shards=3"))  # a shard re-run after the merge
     assert again["cache_dir"] == str(merged.dir) and not shards.shard_root(merged.dir).exists()
 
 
 def test_a_missing_shard_is_named_and_nothing_is_merged(tmp_path):
-    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))
+    extract(shard_cfg(tmp_path, "shard=0", "num_shards=2"))
     with pytest.raises(CacheError, match=r"shard\(s\) 1 \(.*\) of 2 are missing or incomplete"):
-        st.run(shard_cfg(tmp_path, "num_shards=2"))
+        extract(shard_cfg(tmp_path, "num_shards=2"))
     with pytest.raises(ValueError, match="shard must be an integer in 0..1"):
-        st.run(shard_cfg(tmp_path, "shard=2", "num_shards=2"))
+        extract(shard_cfg(tmp_path, "shard=2", "num_shards=2"))
 
 
 def test_train_and_analyze_merge_a_finished_shard_set_instead_of_extracting(tmp_path, single, monkeypatch):
     for s in (0, 1):
-        st.run(shard_cfg(tmp_path, f"shard={s}", "num_shards=2"))
+        extract(shard_cfg(tmp_path, f"shard={s}", "num_shards=2"))
     monkeypatch.setattr(st, "build", lambda *a, **k: pytest.fail("extracted although shards were there"))
     cfg = shard_cfg(tmp_path)
     cache, _ = st.open_split(instantiate(cfg.model), instantiate(cfg.data), "train", instantiate(cfg.extract),
@@ -70,7 +70,7 @@ def test_train_and_analyze_merge_a_finished_shard_set_instead_of_extracting(tmp_
 
 
 def test_a_killed_shard_resumes_and_finished_shards_are_not_recomputed(tmp_path, single, monkeypatch):
-    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2", "extract.flush_every=1"))
+    extract(shard_cfg(tmp_path, "shard=0", "num_shards=2", "extract.flush_every=1"))
     real = ex.forward_layers
     calls = []
 
@@ -82,14 +82,14 @@ def test_a_killed_shard_resumes_and_finished_shards_are_not_recomputed(tmp_path,
 
     monkeypatch.setattr(ex, "forward_layers", die_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
-        st.run(shard_cfg(tmp_path, "shard=1", "num_shards=2", "extract.flush_every=1"))
+        extract(shard_cfg(tmp_path, "shard=1", "num_shards=2", "extract.flush_every=1"))
     calls.clear()
     monkeypatch.setattr(ex, "forward_layers", lambda *a: (calls.append(1), real(*a))[1])
-    st.run(shard_cfg(tmp_path, "shard=0", "num_shards=2"))  # finished: no forward at all
+    extract(shard_cfg(tmp_path, "shard=0", "num_shards=2"))  # finished: no forward at all
     assert calls == []
-    st.run(shard_cfg(tmp_path, "shard=1", "num_shards=2"))  # its first batch was flushed: one left
+    extract(shard_cfg(tmp_path, "shard=1", "num_shards=2"))  # its first batch was flushed: one left
     assert len(calls) == 1
-    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"])
+    merged = AttentionCache(extract(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"])
     assert_same_cache(merged, single)
 
 
@@ -102,9 +102,9 @@ def test_joblib_multirun_over_shards_then_merge(tmp_path, single):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
-    summaries = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").rglob("extraction.json"))]
+    summaries = [r.summary for r in record.collect(tmp_path / "sweep", kind="extract")]
     assert [s["shard"] for s in summaries] == [0, 1] and sum(s["stored"] for s in summaries) == 8
-    merged = AttentionCache(st.run(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"], verify=True)
+    merged = AttentionCache(extract(shard_cfg(tmp_path, "num_shards=2"))["cache_dir"], verify=True)
     assert_same_cache(merged, single)
 
 

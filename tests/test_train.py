@@ -1,6 +1,5 @@
 """train.py through Hydra's compose API on the tiny encoder and treebanks, for every probe."""
 
-import json
 import os
 import subprocess
 import sys
@@ -12,11 +11,12 @@ import pytest
 from hydra.utils import instantiate
 
 import probing.probes.datamodule as datamodule
+from probing import record
 from probing.compare import main as compare_main
 from probing.probes.tasks import DependencyTask
-from probing.training import caveat, train
+from probing.training import caveat
 
-from .conftest import CONF, ROOT, TINY
+from .conftest import CONF, ROOT, TINY, run
 
 PROBES = sorted(p.stem for p in (Path(CONF) / "probe").glob("*.yaml"))
 ATTENTION_FREE = ["distances_plus_glove", "nearest_opinion", "right_branching"]
@@ -35,19 +35,24 @@ EXPECTED = {
 }
 
 
+def train_metrics(cfg) -> dict[str, float]:
+    return run(cfg).metrics
+
+
 @pytest.mark.parametrize("probe", PROBES)
 def test_every_probe_trains_validates_and_tests(probe, compose_tiny):
     # the learning rate pinned: these are regressions of this recipe, not of whatever the default becomes
     cfg = compose_tiny("train", f"probe={probe}", "~logger", "trainer.max_epochs=2", "probe.optimizer.lr=0.002",
                        *DATA.get(probe, "").split())
-    metrics = train(cfg)
+    metrics = train_metrics(cfg)
     accuracy = {k: v for k, v in metrics.items() if not k.endswith("/loss")}
     assert accuracy == pytest.approx(EXPECTED[probe])
     # a loss only where something is learned
     assert ("val/loss" in metrics) == (probe not in ("nearest_opinion", "right_branching"))
-    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    assert {k: record[k] for k in metrics} == pytest.approx(metrics) and record["probe_config"] == probe
-    assert record["random_init"] == (probe == "random_init_attn_plus_glove")
+    rec = record.read(cfg.paths.output_dir)
+    assert rec.metrics == pytest.approx(metrics) and rec.name == probe
+    assert rec.random_init == (probe == "random_init_attn_plus_glove")
+    assert (rec.model is None) == (probe in ATTENTION_FREE)
     assert cfg.optimized_metric == ("val/acc" if probe == "nearest_opinion" else "val/uas")
     table = Path(cfg.paths.output_dir) / "per_relation_uas.csv"
     assert table.is_file() == (probe != "nearest_opinion")
@@ -58,7 +63,7 @@ def test_every_probe_trains_validates_and_tests(probe, compose_tiny):
 def test_right_branching_scores_the_hand_counted_uas(compose_tiny):
     # tiny-test, punctuation left out: 4/9 (The->pasta, was->overcooked, the->sauce, was->delicious),
     # 2/5 (Nobody->expected, Spanish->Inquisition), 3/8 (been->renovating, the->kitchen, since->March)
-    metrics = train(compose_tiny("train", "probe=right_branching", "~logger"))
+    metrics = train_metrics(compose_tiny("train", "probe=right_branching", "~logger"))
     assert metrics == {"val/uas": pytest.approx(8 / 19), "test/uas": pytest.approx(9 / 22)}
 
 
@@ -69,25 +74,26 @@ def test_attention_free_probes_extract_nothing(probe, compose_tiny, monkeypatch)
 
     monkeypatch.setattr(datamodule, "open_split", no_extraction)
     cfg = compose_tiny("train", f"probe={probe}", "~logger", "trainer.max_epochs=1")
-    train(cfg)
+    train_metrics(cfg)
     assert not Path(cfg.paths.attention_cache).exists()
-    assert "No attention" in json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["caveat"]
+    rec = record.read(cfg.paths.output_dir)
+    assert "No attention" in rec.caveat and rec.model is None
 
 
 def test_aspect_opinion_task(compose_tiny):
     # tiny_triplets dev, right-branching (the word after the aspect): pizza->was, staff->were,
     # coffee->",", burger->"." all wrong; test: only falafel->excellent right of 5 aspects
-    rb = train(compose_tiny("train", "data=tiny_triplets", "probe=right_branching", "~logger"))
+    rb = train_metrics(compose_tiny("train", "data=tiny_triplets", "probe=right_branching", "~logger"))
     assert rb == {"val/acc": 0.0, "test/acc": pytest.approx(1 / 5)}
     cfg = compose_tiny("train", "data=tiny_triplets", "probe=attn_plus_glove", "~logger", "trainer.max_epochs=2")
-    metrics = train(cfg)
+    metrics = train_metrics(cfg)
     assert set(metrics) == {"val/loss", "val/acc", "test/loss", "test/acc"}
     assert cfg.optimized_metric == "val/acc" and cfg.callbacks.model_checkpoint.monitor == "val/acc"
     assert not (Path(cfg.paths.output_dir) / "per_relation_uas.csv").exists()
     with pytest.raises(ValueError, match="no labels"):
-        train(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "probe.predict_labels=true", "~logger"))
+        train_metrics(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "probe.predict_labels=true", "~logger"))
     with pytest.raises(ValueError, match="optimized_metric"):
-        train(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "optimized_metric=val/uas", "~logger"))
+        train_metrics(compose_tiny("train", "data=tiny_triplets", "probe=attn_only", "optimized_metric=val/uas", "~logger"))
 
 
 def test_caveat_names_the_encoder_and_the_data(compose_tiny):
@@ -107,7 +113,7 @@ def test_caveat_names_the_encoder_and_the_data(compose_tiny):
 def test_labels_give_las_and_per_relation_rows(compose_tiny):
     cfg = compose_tiny("train", "probe=attn_only", "probe.predict_labels=true", "probe.decode=mst", "~logger",
                        "probe.optimizer.lr=0.002")
-    metrics = train(cfg)
+    metrics = train_metrics(cfg)
     assert {k: v for k, v in metrics.items() if not k.endswith("loss")} == pytest.approx(
         {"val/uas": 1 / 19, "val/las": 0.0, "test/uas": 1 / 22, "test/las": 0.0})
     rows = (Path(cfg.paths.output_dir) / "per_relation_uas.csv").read_text().splitlines()[1:]
@@ -117,15 +123,15 @@ def test_labels_give_las_and_per_relation_rows(compose_tiny):
 def test_old_probe_options_still_run(compose_tiny):
     # this code before issue 10: ROOT from start/end, self masked, zero/nn.Linear init, clipped ReLU distances
     old = ["probe.net.init=pytorch", "probe.mask_self=true", "probe.loss=query_mean", "~logger", "trainer.max_epochs=1"]
-    train(compose_tiny("train", "probe=attn_plus_glove", "probe.net.root=start_end", *old))
-    train(compose_tiny("train", "probe=distances_plus_glove", "probe.net.features=clipped",
+    train_metrics(compose_tiny("train", "probe=attn_plus_glove", "probe.net.root=start_end", *old))
+    train_metrics(compose_tiny("train", "probe=distances_plus_glove", "probe.net.features=clipped",
                        "probe.net.activation=relu", *old))
 
 
 def test_random_init_probe_reads_its_own_cache(compose_tiny):
     cfg = compose_tiny("train", "probe=random_init_attn_plus_glove", "~logger", "trainer.max_epochs=1")
     assert cfg.model.random_init is True and cfg.probe.net._target_.endswith("AttnPlusGlove")
-    train(cfg)
+    train_metrics(cfg)
     caches = sorted(p.name for p in Path(cfg.paths.attention_cache).iterdir())
     assert caches == ["tiny_random-random"]
 
@@ -134,15 +140,15 @@ def test_experiment_and_debug_configs_run(compose_tiny):
     cfg = compose_tiny("train", "experiment=clark19_table3", "model=tiny_random", "data=tiny", "~logger")
     assert cfg.trainer.max_epochs == 1 and cfg.datamodule.batch_size == 1 and cfg.probe.optimizer.lr == 0.002
     assert cfg.probe.loss == "sentence_sum" and cfg.probe.mask_self is False and cfg.probe.net.root == "released"
-    train(cfg)
+    train_metrics(cfg)
     debug = compose_tiny("train", "debug=default")
     assert debug.trainer.fast_dev_run is True and not debug.get("logger")
-    train(debug)
+    train_metrics(debug)
 
 
 def test_same_seed_same_metrics(compose_tiny):
-    first = train(compose_tiny("train", "probe=attn_only", "~logger", "seed=3"))
-    again = train(compose_tiny("train", "probe=attn_only", "~logger", "seed=3"))
+    first = train_metrics(compose_tiny("train", "probe=attn_only", "~logger", "seed=3"))
+    again = train_metrics(compose_tiny("train", "probe=attn_only", "~logger", "seed=3"))
     assert first == again
 
 
@@ -157,7 +163,7 @@ def _read_when_written(path: Path, marker: bytes, seconds: float = 60) -> bytes:
 
 def test_wandb_offline_run_records_config_and_summary(compose_tiny):
     cfg = compose_tiny("train", "probe=attn_only", "logger=wandb", "trainer.max_epochs=1")
-    metrics = train(cfg)
+    metrics = train_metrics(cfg)
     runs = list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     # wandb 0.31 keeps an offline run's config and summary as protobuf records in run-*.wandb
@@ -190,13 +196,14 @@ def test_multirun_over_two_probes_then_compare(tmp_path):
     # the default sweep directory: it failed to resolve ("HydraConfig was not set") until 2026-11-30
     sweep = run_train("-m", "probe=attn_only,right_branching", "seed=0,1", "trainer.max_epochs=1",
                       tmp_path=tmp_path, sweep_dir=False)
-    assert len(list(sweep.rglob("metrics.json"))) == 4
+    assert sorted(r.name for r in record.collect(sweep)) == ["attn_only"] * 2 + ["right_branching"] * 2
     assert (tmp_path / ".cache" / "attention").is_dir()  # the cache follows the starting directory too
-    table = compare_main([str(sweep)])
-    assert sorted(table["probe_config"]) == ["attn_only", "right_branching"]
-    assert (table["seeds"] == 2).all()
+    table = {row["probe"]: row for row in compare_main([str(sweep)])}
+    assert sorted(table) == ["attn_only", "right_branching"]
+    assert all(row["seeds"] == "0 1" for row in table.values())
     assert {"compare.md", "compare.csv", "compare.png"} <= {p.name for p in sweep.iterdir()}
-    assert table.loc[table.probe_config == "right_branching", "test/uas std"].item() == 0
+    # right-branching: the same hand-counted 9/22 for both seeds, so no spread
+    assert table["right_branching"]["test/uas (%)"] == f"{100 * 9 / 22:.1f} ± 0.0 (n=2)"
 
 
 @pytest.mark.slow
@@ -204,7 +211,7 @@ def test_optuna_sweep_of_two_trials_in_parallel_through_joblib(tmp_path):
     sweep = run_train("hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
                       "hydra.sweeper.n_jobs=2", "hydra/launcher=local",
                       "probe=attn_only", "trainer.max_epochs=1", tmp_path=tmp_path)
-    assert len(list(sweep.rglob("metrics.json"))) == 2
+    assert len(record.collect(sweep)) == 2
     results = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in results and "probe.optimizer.lr" in results
     assert "JoblibLauncher" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()

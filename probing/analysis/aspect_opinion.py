@@ -249,6 +249,7 @@ def arcs_figure(panels: Sequence[tuple], head: str) -> Figure:
 class AspectOpinionJob:
     """Aspect<->opinion heads on ASTE triplets (module rules), with nearest-span and offset baselines."""
 
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["data=tiny_triplets"]
     corpus: Corpus | None = None  # read when the run's data has no triplets (the YAML binds semeval14_triplets)
     num_examples: int = 2
@@ -270,20 +271,19 @@ class AspectOpinionJob:
         text = ctx.writer.table("aspect_opinion", rows, digits=1)
         ctx.writer.table("aspect_opinion_heads", res.head_rows())
         summary = {"corpus": corpus.name, "split": ctx.split, **res.summary()}
-        ctx.writer.json("aspect_opinion", summary)
         head = res.best(0, 0)["head"]
         figures = []
         panels = self._examples(ctx, store, sentences, head)
         if panels:
             figures.append(ctx.writer.figure(arcs_figure(panels, head), "aspect_opinion_examples")[0])
         skipped = ", ".join(f"{c} {d}" for d, c in res.unscorable.items() if c) or "none"
-        md = (f"{ctx.caveat(corpus)}\n\n{res.sentences} reviews of `{corpus.name}` `{ctx.split}` with triplets. "
+        md = (f"{res.sentences} reviews of `{corpus.name}` `{ctx.split}` with triplets. "
               "Accuracy and baselines in %: a head is right when the word it attends to most from the source "
               "span (the span's rows averaged, the span itself and special tokens excluded) lies in the paired "
               "span; `nearest_span` picks the sentence's nearest gold span of the target kind, `offset` is the "
               "best fixed offset from the span's edges. Pairs whose target lies inside the source are left "
               f"out ({skipped}).\n\n{text}")
-        return Section("Aspect-opinion heads", md, figures, summary)
+        return Section("Aspect-opinion heads", md, figures, summary, corpus=corpus)
 
     def _examples(self, ctx: Context, store, sentences: list[Sentence], head: str) -> list[tuple]:
         """Up to ``num_examples`` short reviews where ``head`` finds an aspect's opinion word."""

@@ -1,9 +1,11 @@
-"""What every analysis job gets (:class:`Context`) and gives back (:class:`Section`).
+"""The analysis-job contract: what every job gets (:class:`Context`), what it is (:class:`Job`)
+and what it gives back (:class:`Section`).
 
-A job is one module plus one YAML in ``conf/analysis/``: a dataclass whose ``run(ctx)`` returns a
-:class:`Section`, with a ``tiny_overrides`` class attribute (the Hydra overrides that make it run on
-``model=tiny_random data=tiny``; the tests read it) and optionally ``in_report = False``. The tests
-and the report find jobs through :func:`job_classes`, so adding one needs no other edit.
+A job is one module plus one YAML in ``conf/analysis/`` (its name is the YAML's stem): a
+dataclass with the :class:`Job` attributes whose ``run(ctx)`` returns a :class:`Section`. The
+runner (:mod:`probing.runner`) builds the context, owns the caveat, the writer, W&B and the run
+record; a job holds only its science. The tests and the report find jobs through
+:func:`job_classes`, so adding one needs no other edit.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
-from probing import PACKAGE_DIR
+from probing import CONF_DIR
 from probing.analysis.paper import PAPER_SETUP
 from probing.attention.encoders.base import model_caveat
 from probing.attention.layout import Layout
@@ -30,17 +32,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = PACKAGE_DIR.parent / "conf"
-
 
 @dataclass
 class Section:
-    """What a job contributes to the report."""
+    """What a job gives back: its title, its text (no caveat: the runner puts it beside the
+    numbers), its figures and its summary (the JSON-able numbers other code reads from the run
+    record). ``corpus``: the corpus the numbers come from when it is not the run's own."""
 
     title: str
     markdown: str
     figures: list[Path] = field(default_factory=list)  # PNG paths (the SVG/PDF lie beside them)
-    summary: dict = field(default_factory=dict)  # JSON-able numbers the report/results read
+    summary: dict = field(default_factory=dict)
+    corpus: Corpus | None = None
+
+
+@runtime_checkable
+class Job(Protocol):
+    """An analysis job. ``tiny_overrides``: the Hydra overrides that make it run on
+    ``model=tiny_random data=tiny`` (the tests read them); ``in_report``: the report runs it."""
+
+    tiny_overrides: ClassVar[list[str]]
+    in_report: ClassVar[bool]
+
+    def run(self, ctx: Context) -> Section: ...
+
+
+def check_job(job, name: str):
+    """``job`` if it keeps the :class:`Job` contract; else a TypeError naming what it lacks."""
+    missing = [a for a in ("tiny_overrides", "in_report", "run") if not hasattr(job, a)]
+    if missing:
+        raise TypeError(f"conf/analysis/{name}.yaml: {type(job).__name__} is not a Job: it lacks {missing} "
+                        "(see probing.analysis.base.Job)")
+    return job
 
 
 def layout_of(store) -> Layout:
@@ -59,7 +82,16 @@ class Context:
     split: str  # top-level `split=` of analyze.yaml; may join splits: "train+dev"
     out: Path
     writer: Writer
+    overrides: list[str] = field(default_factory=list)  # the run's own (the report passes them on)
+    paths: dict = field(default_factory=dict)  # the run's resolved paths (sub-jobs share its caches)
     _tokenizer: object = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_cfg(cls, cfg, out: Path, writer: Writer, overrides: list[str] = ()) -> Context:
+        """The context of an ``analyze.yaml`` config (model, data, extraction, cache, split)."""
+        return cls(instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract),
+                   cfg.paths.attention_cache, cfg.split, Path(out), writer, list(overrides),
+                   OmegaConf.to_container(cfg.paths, resolve=True))
 
     def attention(self, split: str | None = None, corpus: Corpus | None = None):
         """``(store, sentences)`` of a split (default the run's), extracting on a cache miss."""
@@ -115,5 +147,5 @@ def job_classes(conf_dir: Path = CONF_DIR) -> dict[str, type]:
     for path in sorted((Path(conf_dir) / "analysis").glob("*.yaml")):
         target = OmegaConf.load(path).get("_target_")
         if target:
-            out[path.stem] = get_class(target)
+            out[path.stem] = check_job(get_class(target), path.stem)
     return out

@@ -267,6 +267,7 @@ class CorefJob:
     """§5, Table 2: antecedent selection accuracy of every head, over document chunks."""
 
     # tiny-train holds the one coreference chain of the tiny data ("the dog" ... "it")
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["split=train", "data@analysis.corpus=tiny"]
     max_words: int = 256
     corpus: Corpus | None = None  # conf/analysis/coref_heads.yaml binds GUM; null: the run's data
@@ -296,9 +297,8 @@ class CorefJob:
         summary = {"chunks": num_chunks, "chunks_skipped": skipped, "mentions_scored": int(res.counts[0]),
                    "best_head": res.best_head, "best_accuracy": float(res.head_accuracy[0].max()),
                    "nearest_accuracy": float(res.nearest[0]), "same_head_accuracy": float(res.same_head[0])}
-        ctx.writer.json("coref", summary)
-        md = (f"{ctx.caveat(corpus)}\n\nDocuments cut into chunks of whole sentences, at most {self.max_words} "
+        md = (f"Documents cut into chunks of whole sentences, at most {self.max_words} "
               f"words ({num_chunks} chunks, {skipped} over the model's length skipped). A mention's head "
               "word is the first word of its span whose gold head lies outside the span. Accuracy in %; the paper's "
               f"rows are CoNLL-2012.\n\n{text}")
-        return Section("Coreference heads (§5, Table 2)", md, [], summary)
+        return Section("Coreference heads (§5, Table 2)", md, [], summary, corpus=corpus)

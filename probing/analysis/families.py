@@ -34,20 +34,19 @@ special tokens; embedded with the same metric MDS as §6, coloured by family and
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from matplotlib.figure import Figure
 
+from probing import record, runner
 from probing.analysis.base import Context, Section, job_classes
-from probing.analysis.report import compose_analysis, compose_overrides
 from probing.analysis.similarity import DistanceAccumulator, mds_embedding, without_ticks
+from probing.record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +63,29 @@ class FamiliesJob:
                                            "analysis.map_sentences=3", "analysis.tiny=true"]
     models: list[str] = field(default_factory=lambda: ["mpnet_base", "minilm_l6", "smollm2_135m", "gemma3_270m"])
     quantities: list[str] = field(default_factory=lambda: ["attention", "norm"])
-    probe_runs: str | None = None  # a folder of finished train.py runs (their metrics.json) for Table 3
+    probe_runs: str | None = None  # a folder of finished train.py runs (their records) for Table 3
     map_sentences: int = 200  # sentences for the cross-family head map (K_total^2 JS pairs each)
     sink_threshold: float = 0.5
     job_overrides: dict[str, list[str]] | None = None  # {job: [overrides]} for every model's run of it
-    # a folder pattern with {model}, e.g. outputs/results/analysis/{model}/report: a job whose
-    # <folder>/<job>/section.json exists there (written by analysis=report) is read, not re-run
-    reports: str | None = None
+    # where each model's job runs go (<runs_dir>/<model>/<job>/; default: this run's folder): a
+    # finished run of the same config by the same committed code there is read, not run again
+    runs_dir: str | None = None
     tiny: bool = False  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
 
     def run(self, ctx: Context) -> Section:
-        run_overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        per_model = {m: self._model(ctx, m, run_overrides) for m in self.models}
-        probes = probe_uas(Path(self.probe_runs)) if self.probe_runs else {}
+        per_model = {m: self._model(ctx, m) for m in self.models}
+        probes = probe_uas(record.collect(self.probe_runs, kind="probe")) if self.probe_runs else {}
         claims = [claim(per_model, probes, self.sink_threshold) for claim in CLAIMS]
         claim_rows = [{"claim": c["claim"], "paper": c["paper"], **{m: c[m] for m in self.models}} for c in claims]
         claims_md = ctx.writer.table("claims", claim_rows)
         sink_rows = sink_table(per_model)
         sink_md = ctx.writer.table("sink_by_layer", sink_rows)
         figs = [ctx.writer.figure(sink_figure(per_model), "sink_by_depth")[0]]
-        emb = self._head_map(ctx, per_model, run_overrides)
+        emb = self._head_map(ctx, per_model)
         if emb is not None:
             figs.append(ctx.writer.figure(head_map_figure(*emb), "heads_of_all_families")[0])
         summary = {"models": {m: {k: v for k, v in r.items() if k != "context"} for m, r in per_model.items()},
                    "claims": claim_rows, "probes": probes}
-        ctx.writer.json("families", summary)
         caveats = "\n".join(f"- {r['caveat']}" for r in per_model.values())
         md = (f"Every model on `{ctx.corpus.name}` `{ctx.split}` (coreference: its own corpus). The paper used "
               f"BERT-base on WSJ and CoNLL-2012: compare findings, not numbers.\n\n{caveats}\n\n"
@@ -98,42 +95,36 @@ class FamiliesJob:
         return Section("Do the lessons generalise? Encoders and causal LMs", md, figs, summary)
 
     # --- per model -----------------------------------------------------------------------------
-    def _compose(self, run_overrides, model: str, job: str, extra: list[str] = ()):
+    def _compose(self, ctx: Context, model: str, job: str, out: Path, extra: list[str] = ()):
         tiny = list(job_classes()[job].tiny_overrides) if self.tiny else []
         extra = [f"model={model}", *extra, *tiny, *(self.job_overrides or {}).get(job, [])]
-        return compose_analysis([f"analysis={job}", *compose_overrides(run_overrides, extra)])
+        return runner.compose("analyze", [f"analysis={job}", *runner.sub_job_overrides(ctx.overrides, extra)], out,
+                              paths=ctx.paths)
 
-    def _context(self, ctx: Context, cfg, out: Path, name: str) -> Context:
-        return Context(instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract), ctx.cache_root,
-                       cfg.split, out, ctx.writer.sub(name))
-
-    def _model(self, ctx: Context, model: str, run_overrides: list[str]) -> dict:
+    def _model(self, ctx: Context, model: str) -> dict:
         got: dict = {}
+        runs = Path(self.runs_dir) if self.runs_dir else ctx.out
         for job in PER_MODEL_JOBS:
             quantities = self.quantities if job == "surface" else ["attention"]
             for q in quantities:
-                cfg = self._compose(run_overrides, model, job, [f"extract.quantity={q}"])
-                name = f"{model}/{job}" + ("" if q == "attention" else f"-{q}")
-                sub = self._context(ctx, cfg, ctx.out / name, name)
-                done = Path(self.reports.format(model=model)) / job / "section.json" if self.reports else None
-                summary = json.loads(done.read_text())["summary"] if q == "attention" and done and done.is_file() else {}
-                if summary and NEEDS.get(job, set()) <= set(summary):
-                    log.info("families: %s read from %s", name, done)
-                else:  # not run yet, or by a version of the job that did not report what a claim reads
-                    log.info("families: %s", name)
-                    summary = instantiate(cfg.analysis, _convert_="all").run(sub).summary
-                got[job if q == "attention" else f"{job}-{q}"] = summary
-                if job == "surface" and q == "attention":
-                    got["caveat"], got["family"] = sub.caveat(), sub.encoder.family
-                    got["layers"] = len(summary["first_by_layer"])
+                key = job if q == "attention" else f"{job}-{q}"
+                cfg, inv = self._compose(ctx, model, job, runs / model / key, [f"extract.quantity={q}"])
+                log.info("families: %s %s", model, key)
+                # another run of the same job by the same committed code (the results command's
+                # analysis stage) is read instead of run again
+                rec = runner.run(cfg, inv, wandb_run=ctx.writer.wandb_run, reuse="same_commit")
+                got[key] = rec.summary
+                if key == "surface":
+                    got["caveat"], got["family"] = rec.caveat, instantiate(cfg.model).family
+                    got["layers"] = len(rec.summary["first_by_layer"])
         return got
 
-    def _head_map(self, ctx: Context, per_model: dict, run_overrides) -> tuple | None:
+    def _head_map(self, ctx: Context, per_model: dict) -> tuple | None:
         """JS distances between all heads of all models on word-to-word maps of shared sentences."""
         stores = {}
         for model in self.models:
-            cfg = self._compose(run_overrides, model, "surface")
-            store, sentences = self._context(ctx, cfg, ctx.out, model).attention()
+            cfg, _ = self._compose(ctx, model, "surface", ctx.out)
+            store, sentences = Context.from_cfg(cfg, ctx.out, ctx.writer).attention()
             stores[model] = store
         kept = set.intersection(*(set(s.kept.tolist()) for s in stores.values()))
         picks = sorted(kept)[: self.map_sentences]
@@ -309,23 +300,22 @@ def _claim_probes(per_model, probes, threshold):
     return row
 
 
-# what the claims read from a job's summary beyond what every version of it reported
-NEEDS = {"surface": {"end_to_end_by_layer"}}
 CLAIMS = (_claim_sink, _claim_end_self, _claim_gradient, _claim_norm, _claim_syntax, _claim_coref, _claim_similarity, _claim_probes)
 
 
-def probe_uas(root: Path) -> dict[str, dict[str, float]]:
-    """{model: {probe config: mean dev UAS in %}} over the ``metrics.json`` under ``root``."""
+def probe_uas(records: list[RunRecord]) -> dict[str, dict[str, float]]:
+    """{model: {probe config: mean dev UAS in %}} over probe records; an attention-free probe's
+    runs (no model) count for every model."""
     runs: dict[tuple, list] = {}
-    for path in sorted(root.rglob("metrics.json")):
-        rec = json.loads(path.read_text())
-        if rec.get("random_init") or "val/uas" not in rec:
+    for rec in records:
+        if rec.random_init or "val/uas" not in rec.metrics:
             continue
-        runs.setdefault((rec["model"], rec.get("probe_config") or rec["probe"]), []).append(rec["val/uas"])
-    out: dict[str, dict[str, float]] = {}
+        runs.setdefault((rec.model, rec.name), []).append(rec.metrics["val/uas"])
+    out: dict[str | None, dict[str, float]] = {}
     for (model, probe), vals in runs.items():
         out.setdefault(model, {})[probe] = 100 * float(np.mean(vals))
-    return out
+    shared = out.pop(None, {})
+    return {m: {**shared, **got} for m, got in out.items()}
 
 
 def sink_table(per_model: dict) -> list[dict]:

@@ -337,6 +337,7 @@ class GradientJob:
     The sentence-embedding encoders have none, and get a message instead of a number.
     """
 
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["analysis.max_sentences=6"]
     max_sentences: int = 200
     mask_prob: float = 0.15
@@ -370,8 +371,7 @@ class GradientJob:
         summary = {"objective": objective, "sentences": res["num_sentences"], "skipped": len(res["skipped"]),
                    "sink": res["names"][sink], "ratio_by_layer": [float(r) for r in ratio],
                    **{f"{g}_by_layer": [float(v) for v in res["mean"][g]] for g in res["groups"]}}
-        ctx.writer.json("gradient", summary)
         loss = "masked-LM" if objective == "mlm" else "next-token"
-        md = (f"{ctx.caveat()}\n\nMean |dL/dα| of the {loss} loss per layer over {res['num_sentences']} sentences "
+        md = (f"Mean |dL/dα| of the {loss} loss per layer over {res['num_sentences']} sentences "
               f"of `{ctx.split}` ({skipped_note(res['skipped'])}):\n\n{text}")
         return Section(title, md, figures[:1], summary)

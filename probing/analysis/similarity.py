@@ -189,6 +189,7 @@ def without_ticks(fig: Figure) -> Figure:
 class SimilarityJob:
     """§6: Jensen-Shannon distance between heads, embedded in 2-D with metric MDS."""
 
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
     max_sentences: int | None = 1000  # the paper used 1000 segments
     seed: int = 0
@@ -211,8 +212,7 @@ class SimilarityJob:
         counts = {b: labels.count(b) for b in sorted(set(labels))}
         summary = {"different_over_same_layer_distance": ratio, "behaviours": counts,
                    "sentences": stats["num_sentences"]}
-        ctx.writer.json("similarity", summary)
-        md = (f"{ctx.caveat()}\n\nMean JS distance between heads of different layers over that within a layer, "
+        md = (f"Mean JS distance between heads of different layers over that within a layer, "
               f"over {stats['num_sentences']} sentences: **{ratio:.2f}** (above 1: same-layer heads sit closer, "
               f"as the paper found). Behaviours: {counts}.")
         return Section("Head similarity (§6)", md, [fig], summary)

@@ -207,6 +207,7 @@ def _mean(stats: dict, key: str, layer: int) -> float | None:
 class SurfaceJob:
     """§3: attention to the start/end tokens, punctuation, self, previous/next token; entropy."""
 
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
     max_sentences: int | None = None
     include_special_rows: bool = True
@@ -242,8 +243,7 @@ class SurfaceJob:
                    "end_to_end_by_layer": None if stats["sep_sep"] is None else stats["sep_sep"].mean(1),
                    "start_by_layer": None if stats["start"] is None else stats["start"].mean(1),
                    "uniform_entropy": float(stats["uniform_entropy"])}
-        ctx.writer.json("surface", summary)
-        md = (f"{ctx.caveat()}\n\nPer-layer means over {stats['num_sentences']} sentences "
+        md = (f"Per-layer means over {stats['num_sentences']} sentences "
               f"({stats['num_rows']} token rows; special tokens: {layout.describe()}, n/a where the model "
               f"has no such token):\n\n{text}\n\nPaper: {paper.SURFACE_FINDINGS}")
         return Section("Surface statistics (§3)", md, figs, summary)

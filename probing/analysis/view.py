@@ -177,6 +177,7 @@ def pick_heads(maps: np.ndarray, layout: Layout, num_heads: int) -> list[str]:
 class AttentionViewJob:
     """Word-level attention of one sentence: line drawings, heatmaps, one offline HTML viewer."""
 
+    in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
     sentence: str = "The food is always fresh and hot - ready to eat !"
     heads: list[str] | None = None  # "layer-head"; default: see pick_heads
@@ -204,7 +205,6 @@ class AttentionViewJob:
         ctx.out.mkdir(parents=True, exist_ok=True)
         write_attention_html(maps, tokens, L, H, html_path)
         summary = {"sentence": self.sentence, "heads": heads, "html": html_path.name, "layout": layout.describe()}
-        ctx.writer.json("attention_view", summary)
-        md = (f"{ctx.caveat()}\n\n\"{self.sentence}\": heads {', '.join(heads)}. Browse every head offline in "
+        md = (f"\"{self.sentence}\": heads {', '.join(heads)}. Browse every head offline in "
               f"`{html_path.name}`.")
         return Section("Attention view", md, figs, summary)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,7 +195,8 @@ def open_split(encoder: EncoderSpec, corpus: Corpus, split: str, settings: Extra
     return cache, sentences
 
 
-def summary(store: AttentionStore, sentences: list[Sentence]) -> dict:
+def describe(store: AttentionStore, sentences: list[Sentence]) -> dict:
+    """What an extraction left: sentences stored and skipped (with reasons), shape, layout, size."""
     return {
         "cache_dir": str(getattr(store, "dir", "")),
         "sentences": len(sentences),
@@ -209,21 +209,3 @@ def summary(store: AttentionStore, sentences: list[Sentence]) -> dict:
         "bytes": store.meta["data_bytes"],
         "weights": int(store.meta["data_bytes"] // 2),
     }
-
-
-def run(cfg) -> dict:
-    """``extract.py``: fill (or merge) the cache of one split and write ``extraction.json``."""
-    from hydra.utils import instantiate
-
-    encoder, corpus = instantiate(cfg.model), instantiate(cfg.data)
-    settings = instantiate(cfg.extract)
-    shard, num_shards = cfg.get("shard"), cfg.get("num_shards", 1)
-    store, sentences = open_split(encoder, corpus, cfg.split, settings, cfg.paths.attention_cache, shard, num_shards)
-    result = summary(store, sentences)
-    if shard is not None:
-        result.update(shard=shard, num_shards=num_shards)
-    log.info("extraction summary: %s", json.dumps(result))
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "extraction.json").write_text(json.dumps(result, indent=1))
-    return result

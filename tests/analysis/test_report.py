@@ -1,5 +1,6 @@
-from probing.analysis.report import _relative, compose_overrides
+from probing.analysis.report import _relative
 from probing.analysis.syntax import SyntaxJob
+from probing.runner import sub_job_overrides
 
 
 def test_the_run_overrides_minus_analysis_then_the_jobs_own():
@@ -8,7 +9,7 @@ def test_the_run_overrides_minus_analysis_then_the_jobs_own():
     extra = ["split=train", "analysis.min_count=2"]
     # the report's own settings go; a job's value for a key the run also set wins (Hydra takes
     # only one value per key)
-    assert compose_overrides(run, extra) == ["model=minilm_l6", "~logger", "split=train", "analysis.min_count=2"]
+    assert sub_job_overrides(run, extra) == ["model=minilm_l6", "~logger", "split=train", "analysis.min_count=2"]
 
 
 def test_job_overrides_name_the_jobs_fields():
