@@ -49,6 +49,11 @@ def versions() -> dict[str, str]:
     return out
 
 
+# set by a command that runs many jobs (the results command) for all of them: runs that share it
+# were made by one invocation of the same code, even from a checkout with uncommitted changes
+SESSION = "PROBING_SESSION"
+
+
 def record(command: str | None = None) -> dict:
     return {
         "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
@@ -57,6 +62,7 @@ def record(command: str | None = None) -> dict:
         "commit": commit(),
         "python": platform.python_version(),
         "packages": versions(),
+        "session": os.environ.get(SESSION),
     }
 
 

@@ -12,6 +12,7 @@ that reads or sets Hydra's global state; everything below it gets plain argument
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 import time
@@ -124,9 +125,10 @@ def reusable(out: Path, computed: dict, reuse: str) -> RunRecord | None:
     """A finished record in ``out`` that ``reuse`` allows to stand for the run whose
     :func:`the_run` is ``computed``, or None.
 
-    ``reuse``: "never"; "same_commit" (the same computation by the same committed code: what a
-    results run or a report reads instead of running a job twice); "config" (the same
-    computation by any code: ``python -m probing.results --resume``).
+    ``reuse``: "never"; "same_commit" (the same computation by the same committed code, or by
+    this same invocation of the results command: what it and the families job read instead of
+    running a job twice); "config" (the same computation by any code:
+    ``python -m probing.results --resume``).
     """
     if reuse == "never" or not (out / "record.json").is_file():
         return None
@@ -136,7 +138,8 @@ def reusable(out: Path, computed: dict, reuse: str) -> RunRecord | None:
         return None
     if rec.config != computed:
         return None
-    if reuse == "same_commit":
+    session = os.environ.get(provenance.SESSION)
+    if reuse == "same_commit" and not (session and rec.provenance.get("session") == session):
         here = provenance.commit()
         if "+dirty" in here or rec.provenance.get("commit") != here:
             return None

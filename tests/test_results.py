@@ -1,58 +1,119 @@
-"""``python -m probing.results --quick``: every stage of the results command on the tiny data."""
+"""The results command: its tables from canned run records, and one real stage on the tiny data."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from probing import provenance, results
+from probing import provenance
+from probing.record import RunRecord
+from probing.results import pages, tables
+from probing.results.__main__ import main
+from probing.results.pages import Block, Page
+from probing.results.plan import ROOT
 
-pytestmark = pytest.mark.slow  # about 30 process starts of train.py and analyze.py
+
+def probe(name, model, seed, dev, test=None, **extra) -> RunRecord:
+    return RunRecord(kind="probe", name=name, model=model, data="ud_ewt", split={}, seed=seed,
+                     metrics={"val/uas": dev, "test/uas": dev if test is None else test}, **extra)
+
+
+CANNED = [
+    # attention-free: no model, so they stand in every model's column
+    probe("right_branching", None, 0, 0.32), probe("right_branching", None, 1, 0.32),
+    probe("distances_plus_glove", None, 0, 0.58), probe("distances_plus_glove", None, 1, 0.60),
+    probe("attn_only", "enc", 0, 0.61), probe("attn_only", "enc", 1, 0.63),
+    probe("attn_plus_glove", "enc", 0, 0.70), probe("attn_plus_glove", "enc", 1, 0.72),
+    # a causal LM whose Attn falls below Distances + GloVe: the ordering must say so
+    probe("attn_only", "lm", 0, 0.55), probe("attn_plus_glove", "lm", 0, 0.68),
+]
+
+
+def test_table3_cells_share_the_attention_free_runs_and_say_their_seeds():
+    rows = {r["probe"]: r for r in tables.table3_rows(CANNED, ["enc", "lm"])}
+    assert rows["right-branching"]["paper (WSJ-SD dev)"] == 26
+    # one pair of runs, in both models' columns; the sample std of 0.58, 0.60 is 1.4 points
+    assert rows["Distances + GloVe"]["enc dev"] == rows["Distances + GloVe"]["lm dev"] == "59.0 ± 1.4 (n=2)"
+    assert rows["Attn"]["lm dev"] == "55.0 (n=1)" and rows["Attn"]["enc dev"] == "62.0 ± 1.4 (n=2)"
+    assert rows["random-init Attn + GloVe"]["lm dev"] == "—"
+
+
+def test_orderings_list_every_model_the_causal_lm_included():
+    rows = tables.orderings(CANNED, ["enc", "lm"])
+    failing = [(r["model"], r["a"], r["b"]) for r in rows if not r["replicates"]]
+    # the paper: right-branching 26 < Distances 58 < Attn 61 < Attn + GloVe 77; here right-branching
+    # (32) is above nothing it should not be, and only lm's Attn (55) falls below Distances (59)
+    assert failing == [("lm", "Distances + GloVe", "Attn")]
+    (line,) = tables.ordering_lines(rows)
+    assert line == ("- **Does not replicate** (lm): Distances + GloVe 59.0 (n=2) vs Attn 55.0 (n=1), where the paper "
+                    "had 58 vs 61; gap +4.0, its sample std 1.4.")
+
+
+def test_an_ordering_inside_the_seed_spread_is_marked():
+    recs = [probe("distances_plus_glove", None, s, v) for s, v in enumerate((0.50, 0.70))]
+    recs += [probe("attn_only", "m", s, v) for s, v in enumerate((0.58, 0.59))]
+    (line,) = tables.ordering_lines(tables.orderings(recs, ["m"]))
+    # 60.0 - 58.5 = 1.5; the gap's std is sqrt(14.14^2 + 0.71^2) = sqrt(200 + 0.5) = 14.2
+    assert line.endswith("gap +1.5, its sample std 14.2 (within the seed spread).")
+
+
+def test_recipe_rows_name_the_runs_that_hit_the_epoch_limit():
+    paper = [probe("attn_only", "enc", 0, 0.60)]
+    default = [probe("attn_only", "enc", 0, 0.62, best_epoch=5, epochs_run=9, max_epochs=30),
+               probe("attn_only", "enc", 1, 0.61, best_epoch=29, epochs_run=30, max_epochs=30)]
+    rows, capped = tables.recipe_rows(paper, default, ["enc"])
+    assert rows == [{"model": "enc", "probe": "Attn", "paper recipe dev": "60.0 (n=1)",
+                     "default dev": "61.5 ± 0.7 (n=2)", "default − paper": "+1.5", "default ≥ paper": "yes",
+                     "best epoch / epochs run": "5/9, 29/30"}]
+    assert capped == ["enc Attn seed 1 (best epoch 29 of 30)"]
+
+
+def test_readme_block_is_built_from_the_pages_data_in_stage_order(tmp_path):
+    late = Page("Late", "intro", [Block("Kept out", rows=[{"a": 1}]), Block("Claims", "text", [{"claim": "x"}],
+                                                                            readme=True)], link="Late page")
+    early = Page("Early", "intro", [Block("Table 3", rows=[{"probe": "Attn", "m dev": "61.0 (n=1)"}], readme=True)])
+    pages.write(tmp_path, "zz_late", late, ["--only", "x"], 60.0, ["m"], order=5)
+    pages.write(tmp_path, "aa_early", early, [], 1.0, ["m"], order=7)
+    (tmp_path / "aa_early.md").write_text("edited by hand: not read")
+    block = pages.readme_block(tmp_path)
+    links = [line for line in block.splitlines() if line.startswith("- **")]
+    assert links == ["- **Late page**: [`results/zz_late.md`](results/zz_late.md)",
+                     "- **Early**: [`results/aa_early.md`](results/aa_early.md)"]
+    assert block.index("#### Claims") < block.index("#### Table 3") and "Kept out" not in block
+    assert "| Attn | 61.0 (n=1) |" in block and "edited by hand" not in block
+    head = (tmp_path / "zz_late.md").read_text().splitlines()[0]
+    assert "python -m probing.results --only x" in head and "This stage took 1.0 min (models: m)" in head
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    assert results.main(["--quick", "--out", str(out)]) == 0
-    return out / "results"
+def quick_table3(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    readme = (ROOT / "README.md").read_bytes()
+    committed = {p.name: p.stat().st_mtime_ns for p in (ROOT / "results").glob("*")}
+    assert main(["--quick", "--only", "table3", "--models", "tiny_random", "tiny_llama", "--out", str(out)]) == 0
+    # --quick writes under --out only: README's block and results/ are the full run's
+    assert (ROOT / "README.md").read_bytes() == readme
+    assert {p.name: p.stat().st_mtime_ns for p in (ROOT / "results").glob("*")} == committed
+    return out
 
 
-def test_every_stage_writes_its_file_under_a_provenance_header(quick):
-    written = sorted(p.name for p in quick.glob("*.md"))
-    # benchmarks time the real models and are not part of --quick
-    assert written == ["analysis_tiny_llama.md", "analysis_tiny_random.md", "aspect_opinion.md", "definitions.md",
-                       "families.md", "lr_sweep.md", "table3.md", "table3_default.md"]
-    device = provenance.device()
-    for path in quick.glob("*.md"):
-        head = path.read_text().splitlines()[0]
-        assert head.startswith("Written by `python -m probing.results --quick"), path.name
-        assert re.search(r" on \d{4}-\d{2}-\d{2}T\d{2}:\d{2}", head) and device in head and "commit `" in head, path.name
-
-
-def test_table3_holds_the_hand_counted_right_branching_uas(quick):
-    # tiny dev 8/19 and tiny test 9/22 (see test_train.py), in % with one decimal, both recipes
-    rows = [line for name in ("table3.md", "table3_default.md") for line in (quick / name).read_text().splitlines()
-            if line.startswith("| right-branching |")]
-    assert len(rows) == 2
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[1] == "26"  # the paper's WSJ dev number beside ours
-        assert cells[2:4] == [f"{100 * 8 / 19:.1f}", f"{100 * 9 / 22:.1f}"]
-
-
-def test_quick_never_touches_the_committed_results(quick):
-    # --quick writes under its own directory only; README's block and results/ are the full run's
-    assert quick.parent.name != "results" or quick.parent.parent != results.ROOT
-    assert not re.search(r"results-quick|/tmp/", (results.ROOT / "README.md").read_text())
-
-
-def test_readme_block_takes_the_claims_from_the_committed_page_not_from_outputs(tmp_path):
-    plan = results.Plan(False, tmp_path / "outputs", tmp_path / "results")  # outputs/ empty, as on a fresh clone
-    plan.results.mkdir()
-    (plan.results / "families.md").write_text("Written by ...\n\n# Families\n\n## The paper's claims\n\n"
-                                              "| claim | m |\n|---|---|\n| sink | holds |\n\n## Sink share per layer\n\n"
-                                              "| layer | share |\n")
-    block = results.readme_block(plan)
-    assert "| claim | m |\n|---|---|\n| sink | holds |" in block
-    assert "share" not in block.split("| sink | holds |", 1)[1]
+@pytest.mark.slow
+def test_one_real_stage_writes_its_page_its_data_and_the_hand_counted_cells(quick_table3):
+    results = quick_table3 / "results"
+    assert sorted(p.name for p in results.glob("*.md")) == ["table3.md"]
+    head = (results / "table3.md").read_text().splitlines()[0]
+    assert head.startswith("Written by `python -m probing.results --quick --only table3")
+    assert re.search(r" on \d{4}-\d{2}-\d{2}T\d{2}:\d{2}", head) and provenance.device() in head
+    assert "commit `" in head and re.search(r"This stage took \d+\.\d min \(models: tiny_random, tiny_llama", head)
+    data = json.loads((results / "table3.json").read_text())
+    (table,) = [b for b in data["blocks"] if b["heading"].startswith("Table 3")]
+    rb = next(r for r in table["rows"] if r["probe"] == "right-branching")
+    # tiny dev 8/19 and tiny test 9/22 (see test_train.py), the same run in every model's column
+    assert rb["paper (WSJ-SD dev)"] == 26
+    for model in ("tiny_random", "tiny_llama"):
+        assert (rb[f"{model} dev"], rb[f"{model} test"]) == (f"{100 * 8 / 19:.1f} (n=1)", f"{100 * 9 / 22:.1f} (n=1)")
+    # the attention-free rows ran once, not once per model; the caches stayed under --out
+    assert len(list((quick_table3 / "table3" / "paper" / "no_model").rglob("record.json"))) == 2
+    assert (quick_table3 / "cache" / "attention").is_dir()

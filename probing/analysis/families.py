@@ -59,9 +59,9 @@ class FamiliesJob:
     """The cross-family comparison of issue 11 (see the module docstring for every rule)."""
 
     in_report: ClassVar[bool] = False
-    tiny_overrides: ClassVar[list[str]] = ["analysis.models=[tiny_random,tiny_llama,tiny_gemma3]",
+    tiny_overrides: ClassVar[list[str]] = ["models=tiny",
                                            "analysis.map_sentences=3", "analysis.tiny=true"]
-    models: list[str] = field(default_factory=lambda: ["mpnet_base", "minilm_l6", "smollm2_135m", "gemma3_270m"])
+    models: list[str]  # conf/models/ (the YAML): the bundled models
     quantities: list[str] = field(default_factory=lambda: ["attention", "norm"])
     probe_runs: str | None = None  # a folder of finished train.py runs (their records) for Table 3
     map_sentences: int = 200  # sentences for the cross-family head map (K_total^2 JS pairs each)
@@ -85,7 +85,7 @@ class FamiliesJob:
         if emb is not None:
             figs.append(ctx.writer.figure(head_map_figure(*emb), "heads_of_all_families")[0])
         summary = {"models": {m: {k: v for k, v in r.items() if k != "context"} for m, r in per_model.items()},
-                   "claims": claim_rows, "probes": probes}
+                   "claims": claim_rows, "sinks": sink_rows, "probes": probes}
         caveats = "\n".join(f"- {r['caveat']}" for r in per_model.values())
         md = (f"Every model on `{ctx.corpus.name}` `{ctx.split}` (coreference: its own corpus). The paper used "
               f"BERT-base on WSJ and CoNLL-2012: compare findings, not numbers.\n\n{caveats}\n\n"

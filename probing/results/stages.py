@@ -1,0 +1,360 @@
+"""The stages of the results command. Each declares the runs it needs (:meth:`Stage.specs`) and
+builds its page from their records (:meth:`Stage.page`); a stage that compares with another's
+runs declares those too, and the executor runs each only once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from hydra.utils import get_class
+
+from probing import record, runner
+from probing.analysis.paper import TABLE3
+from probing.record import STD_NAME, RunRecord, mean_std
+from probing.results import tables
+from probing.results.pages import Block, Page
+from probing.results.plan import ROOT, Executor, Plan, RunSpec
+
+Records = dict[RunSpec, RunRecord]
+# the order Table 3's probes run in: the random-init row last (its encoders' caches take longest)
+RUN_ORDER = ["right_branching", "distances_plus_glove", "attn_only", "attn_plus_glove", "random_init_attn_plus_glove"]
+PAPER_RECIPE = ("experiment=clark19_table3",)
+
+
+class Stage:
+    name: str
+    title: str  # its line in README's list of pages
+
+    def specs(self, plan: Plan) -> list[RunSpec]:
+        return []
+
+    def page(self, plan: Plan, got: Records) -> Page:
+        raise NotImplementedError
+
+    def run(self, plan: Plan, execute: Executor) -> dict[str, Page]:
+        """``{page name: page}``: most stages write one page named after themselves."""
+        specs = self.specs(plan)
+        page = self.page(plan, dict(zip(specs, execute(specs))))
+        page.link = page.link or self.title
+        return {self.name: page}
+
+
+def reads_attention(probe: str) -> bool:
+    """Whether a probe config reads attention (an attention-free one is the same run for every model)."""
+    cfg, _ = runner.compose("train", [f"probe={probe}"], "/tmp")
+    return bool(get_class(cfg.probe.net._target_).uses_attention)
+
+
+def table3_specs(plan: Plan, recipe: str) -> list[RunSpec]:
+    """Every Table 3 row x seed with one recipe ("paper" or "default"): the attention-free rows once,
+    the others per model (the random-init row per encoder, a fresh random encoder per seed)."""
+    extra = PAPER_RECIPE if recipe == "paper" else ()
+    specs = []
+    for probe in RUN_ORDER:
+        for seed in plan.seeds:
+            if not reads_attention(probe):
+                specs.append(plan.train(*extra, f"probe={probe}", f"seed={seed}",
+                                        out=f"table3/{recipe}/no_model/{probe}/seed{seed}"))
+                continue
+            for model in plan.encoders if probe == "random_init_attn_plus_glove" else plan.models:
+                specs.append(plan.train(*extra, f"model={model}", f"probe={probe}", f"seed={seed}",
+                                        out=f"table3/{recipe}/{model}/{probe}/seed{seed}"))
+    return specs
+
+
+T3_RULE = (f"UAS in %, punctuation excluded, {STD_NAME}. Dev is UD EWT dev and test UD EWT test; the paper's column is "
+           "WSJ-SD **dev**, so compare it with our dev columns. Right-branching and Distances + GloVe read no model: "
+           "they run once and stand in every model's column. The random-init row draws a new random encoder per seed "
+           "and runs on the bidirectional encoders only (— elsewhere). Models: sentence-embedding encoders and causal "
+           "LMs, not the paper's BERT-base (each model's caveat is in `conf/model/`); GloVe is 50-d, the paper's 300-d.")
+ORDER_RULE = ("Rule: for every pair of rows the paper orders (A above B in UAS), the means over seeds of dev UAS "
+              "here are compared; the pair replicates when A's mean is above B's. Each line gives both means, the "
+              "seeds behind them, and the sample std of the gap; a gap within that spread is marked.")
+
+
+class Table3(Stage):
+    name, title = "table3", "Table 3, the paper's recipe"
+
+    def specs(self, plan):
+        return table3_specs(plan, "paper")
+
+    def page(self, plan, got):
+        recs = list(got.values())
+        lines = tables.ordering_lines(tables.orderings(recs, plan.models))
+        return Page("Table 3: attention-based probing classifiers (the paper's recipe)",
+                    f"{T3_RULE} Recipe: `experiment=clark19_table3` (Adam, lr 0.002, one epoch, one sentence per "
+                    f"batch), seeds {plan.seeds}.",
+                    [Block("Table 3 (UAS %, the paper's recipe)", rows=tables.table3_rows(recs, plan.models),
+                           readme=True),
+                     Block("Orderings that differ from the paper's (dev, the paper's recipe)", ORDER_RULE,
+                           after="\n".join(lines) or "None: every ordering replicates.", readme=True)])
+
+
+def default_recipe() -> str:
+    """The default recipe in words, read from the composed ``train`` config (not restated)."""
+    cfg, _ = runner.compose("train", [], "/tmp")
+    return (f"`python train.py` (Adam at lr {cfg.probe.optimizer.lr} from the sweep of `results/lr_sweep.md`, "
+            f"batches of {cfg.datamodule.batch_size} sentences, early stopping on dev UAS with patience "
+            f"{cfg.callbacks.early_stopping.patience}, at most {cfg.trainer.max_epochs} epochs, the best epoch's "
+            f"checkpoint)")
+
+
+class Recipes(Stage):
+    name, title = "table3_default", "Table 3, the default recipe"
+
+    def specs(self, plan):
+        return table3_specs(plan, "paper") + table3_specs(plan, "default")
+
+    def page(self, plan, got):
+        paper = [r for s, r in got.items() if s.out.startswith("table3/paper/")]
+        default = [r for s, r in got.items() if s.out.startswith("table3/default/")]
+        rows, capped = tables.recipe_rows(paper, default, plan.models)
+        stopped = ("Every trained run was ended by early stopping." if not capped else
+                   "**Not converged**: these runs reached the epoch limit before early stopping ended them, so their "
+                   "numbers are lower bounds of what the recipe reaches: " + "; ".join(capped) + ".")
+        lines = tables.ordering_lines(tables.orderings(default, plan.models))
+        return Page("Table 3 with the default recipe", f"{T3_RULE} Recipe: {default_recipe()}, seeds {plan.seeds}.",
+                    [Block("Table 3 (UAS %, the default recipe)", rows=tables.table3_rows(default, plan.models)),
+                     Block("The default recipe against the paper's (dev UAS %)",
+                           "The paper recipe (`experiment=clark19_table3`) on the same rows, models and seeds. Epochs "
+                           "are 0-based (the best checkpoint's) and counted (epochs run), one per seed.",
+                           rows, stopped, readme=True),
+                     Block("Orderings that differ from the paper's (dev, the default recipe)", ORDER_RULE,
+                           after="\n".join(lines) or "None: every ordering replicates.", readme=True)])
+
+
+class LrSweep(Stage):
+    """The recorded Optuna sweep behind the default recipe's learning rate: a Hydra multirun that
+    only Hydra's own sweeper drives, so it runs as ``train.py -m`` in a process of its own."""
+
+    name, title = "lr_sweep", "The learning-rate sweep"
+
+    def page(self, plan, got):
+        raise TypeError("the sweep's runs are Optuna's choice: see run()")
+
+    def run(self, plan, execute):
+        model = plan.encoders[-1]
+        where = "lr_sweep"
+        shutil.rmtree(plan.out / where, ignore_errors=True)
+        recs = execute.sweep("lr_sweep", ["hparams_search=lr", f"model={model}", "probe=attn_plus_glove", "~logger",
+                                          *plan.data, *plan.train_overrides,
+                                          f"hydra.sweeper.n_trials={plan.lr_trials}"], where)
+        rows = sorted(({"trial": r.dir.name, "lr": f"{r.lr:.2e}", "val UAS": f"{100 * r.metrics['val/uas']:.2f}",
+                        "best epoch": r.best_epoch, "epochs run": r.epochs_run} for r in recs),
+                      key=lambda row: float(row["lr"]))
+        summary = plan.out / where / "optimization_results.yaml"
+        best = summary.read_text().strip() if summary.is_file() else ""
+        return {self.name: Page("Learning-rate sweep for the default recipe",
+                    f"Optuna (TPE, {plan.lr_trials} trials) over the learning rate of `probe=attn_plus_glove` on "
+                    f"`{model}`, maximising dev UAS; every other setting is the default recipe "
+                    "(`conf/hparams_search/lr.yaml`). The default in `conf/probe/base/module.yaml` is set from it.",
+                    [Block("Trials", rows=rows, after=f"Optuna's summary:\n\n```yaml\n{best}\n```")], link=self.title)}
+
+
+SYNTAX_VARIANTS = {
+    "released (default)": [],
+    "head_dep_rule=head_row": ["analysis.head_dep_rule=head_row"],
+    "label_level=base": ["analysis.label_level=base"],
+    "offsets -3..2, clipped (released baseline)": ["analysis.offsets=[-3,-2,-1,0,1,2]", "analysis.offset_clip=true"],
+    "before issue 10 (head_row, base)": ["analysis.head_dep_rule=head_row", "analysis.label_level=base"],
+}
+BEFORE = ["probe.net.root=start_end", "probe.mask_self=true", "probe.net.init=pytorch", "probe.loss=query_mean"]
+PROBE_VARIANTS = {  # the ROOT form alone on Attn, where it matters most; all the options together on each
+    "attn_only": {"root=start_end": BEFORE[:1], "all four (before issue 10)": BEFORE},
+    "attn_plus_glove": {"all four (before issue 10)": BEFORE},
+    "distances_plus_glove": {"before issue 10 (clipped features, relu, pytorch init, masked self, query mean)":
+                             ["probe.net.features=clipped", "probe.net.activation=relu", *BEFORE[1:]]},
+}
+
+
+class Definitions(Stage):
+    """The measured effect of every definitional choice: the released code's (default) vs ours before."""
+
+    name, title = "definitions", "What each definitional choice changes"
+
+    def _some(self, plan: Plan, variants: dict) -> dict:
+        # in quick mode the default and one alternative: each variant is a run
+        return dict(list(variants.items())[:2]) if plan.quick else variants
+
+    def specs(self, plan):
+        seed, specs = plan.seeds[0], []
+        for model in plan.encoders:
+            for i, over in enumerate(self._some(plan, SYNTAX_VARIANTS).values()):
+                specs.append(plan.analyze("analysis=syntax_heads", f"model={model}", *over,
+                                          out=f"definitions/{model}/syntax{i}"))
+            for probe, options in PROBE_VARIANTS.items():
+                for i, over in enumerate(self._some(plan, {"released (default)": [], **options}).values()):
+                    # the released definitions are the defaults: the table3 stage's run of this seed
+                    out = (f"table3/paper/{model if reads_attention(probe) else 'no_model'}/{probe}/seed{seed}"
+                           if not over else f"definitions/{model}/{probe}{i}")
+                    specs.append(plan.train(*PAPER_RECIPE, f"model={model}" if reads_attention(probe) else "",
+                                            f"probe={probe}", f"seed={seed}", *over, out=out))
+        return [RunSpec(s.config, tuple(o for o in s.overrides if o), s.out) for s in specs]
+
+    def page(self, plan, got):
+        table1: dict[tuple, dict] = {}
+        probe_rows = []
+        names = {**{f"syntax{i}": n for i, n in enumerate(SYNTAX_VARIANTS)}}
+        for spec, rec in got.items():
+            model = rec.get("model.name")
+            if rec.kind == "analysis":
+                variant = names[Path(spec.out).name]
+                for rel, r in rec.summary["rows"].items():
+                    # one row per (model, relation), one column per definition: the effect reads across
+                    row = table1.setdefault((model, rel), {"model": model, "relation": rel})
+                    row[variant] = (f"{r['accuracy']} ({r['head']} {r['direction']}; base {r['baseline_accuracy']} "
+                                    f"{r['baseline_offset']:+d}; n={r['count']})")
+            else:
+                options = {"released (default)": [], **PROBE_VARIANTS[rec.name]}
+                variant = next(n for n, over in options.items() if tuple(over) == tuple(
+                    o for o in spec.overrides if o.startswith(("probe.net.", "probe.mask", "probe.loss"))))
+                probe_rows.append({"model": model, "probe": TABLE3[rec.name][0], "definition": variant,
+                                   "dev UAS": mean_std([rec.metrics["val/uas"]])})
+        return Page("What each definitional choice changes",
+                    "Defaults follow the released code (clarkkev/attention-analysis); each earlier or alternative "
+                    "definition is an option, measured here on EWT dev.",
+                    [Block("Table 1 (`analysis=syntax_heads`)", "Accuracy and baseline in %.", list(table1.values())),
+                     Block(f"Probes (paper recipe, seed {plan.seeds[0]}, dev UAS %)",
+                           "The released rows are the `table3` stage's runs.", probe_rows)])
+
+
+def copy_figures(rec: RunRecord, results: Path, dest: str) -> list[str]:
+    """A record's figures (PNG, SVG, PDF) copied under ``results/figures/<dest>/``; their links."""
+    links = []
+    for fig in rec.figures:
+        src = rec.dir / fig
+        dst = results / "figures" / dest / fig.replace("/", "_")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".png", ".svg", ".pdf"):
+            if src.with_suffix(suffix).is_file():
+                shutil.copyfile(src.with_suffix(suffix), dst.with_suffix(suffix))
+        links.append(f"![{Path(fig).stem}]({dst.relative_to(results)})")
+    return links
+
+
+def section_block(rec: RunRecord, results: Path, dest: str, caveat: str | None = None) -> Block:
+    """A job's record as a block of a page: its text, its own caveat where it differs, its figures."""
+    own = f"> {rec.caveat}\n\n" if rec.caveat != caveat else ""
+    return Block(rec.title, own + rec.markdown, after="\n\n".join(copy_figures(rec, results, dest)))
+
+
+class Analysis(Stage):
+    """Every analysis job on each model, one page per model: EWT dev, GUM dev for coreference, the
+    restaurant reviews for the surface statistics and the attention view."""
+
+    name, title = "analysis", "Every analysis job, model by model"
+
+    def model_specs(self, plan: Plan, m: str) -> tuple[RunSpec, RunSpec, RunSpec]:
+        tiny = ("analysis.tiny=true",) if plan.quick else ()
+        return (plan.analyze("analysis=report", f"model={m}", *tiny, out=f"analysis/{m}"),
+                plan.analyze("analysis=surface", f"model={m}", f"data={plan.restaurants}",
+                             f"split={plan.restaurants_split}", out=f"restaurants/{m}/surface", data=False),
+                plan.analyze("analysis=attention_view", f"model={m}", f"data={plan.restaurants}",
+                             out=f"restaurants/{m}/view", data=False))
+
+    def specs(self, plan):
+        return [s for m in plan.models for s in self.model_specs(plan, m)]
+
+    def run(self, plan, execute):
+        pages = {}
+        for m in plan.models:
+            report, surface, view = execute(list(self.model_specs(plan, m)))
+            blocks = [section_block(r, plan.results, f"{m}/{r.name}", report.caveat) for r in sub_records(report)]
+            blocks.append(section_block(surface, plan.results, f"{m}/restaurants", report.caveat))
+            blocks[-1].heading = f"Surface statistics on the restaurant reviews ({plan.restaurants_split})"
+            blocks.append(section_block(view, plan.results, f"{m}/view", report.caveat))
+            pages[f"analysis_{m}"] = Page(f"What does {m} look at?", f"> {report.caveat}", blocks,
+                                          link=f"Every analysis job on `{m}`")
+        return pages
+
+
+def sub_records(report: RunRecord) -> list[RunRecord]:
+    """The report's sub-job records, in the report's order."""
+    return [record.read(report.dir / name) for name in report.summary]
+
+
+class AspectOpinion(Stage):
+    name, title = "aspect_opinion", "Aspect → opinion heads"
+    PROBES = ("nearest_opinion", "attn_only", "attn_plus_glove")
+
+    def specs(self, plan):
+        specs = []
+        for m in plan.encoders:
+            specs += [RunSpec("analyze", ("analysis=aspect_opinion", f"model={m}", f"data={plan.triplets}",
+                                          f"split={split}"), f"aspect_opinion/{m}/{split}") for split in ("dev", "test")]
+            specs += [RunSpec("train", (f"data={plan.triplets}", f"model={m}", f"probe={p}", f"seed={s}",
+                                        *plan.train_overrides), f"aspect_opinion/{m}/probes/{p}/seed{s}")
+                      for p in self.PROBES for s in plan.seeds]
+        return specs
+
+    def page(self, plan, got):
+        heads, probes = [], []
+        for rec in got.values():
+            if rec.kind == "analysis":
+                for direction in ("aspect->opinion", "opinion->aspect"):
+                    for group, r in rec.summary[direction].items():
+                        heads.append({"model": rec.model, "split": rec.split, "direction": direction,
+                                      "sentiment": group, "pairs": r["pairs"], "best head": r["head"],
+                                      "head acc": f"{100 * r['accuracy']:.1f}",
+                                      "nearest span": f"{100 * r['nearest_span']:.1f}",
+                                      "best offset": f"{100 * r['offset_accuracy']:.1f} ({r['offset']:+d})"})
+        recs = [r for r in got.values() if r.kind == "probe"]
+        for m in plan.encoders:
+            for p in self.PROBES:
+                runs = [r for r in recs if r.name == p and r.model in (m, None)]
+                capped = sum(r.converged is False for r in runs)
+                probes.append({"model": m, "probe": p, "dev acc": tables.mean_std([r.metrics["val/acc"] for r in runs]),
+                               "test acc": tables.mean_std([r.metrics["test/acc"] for r in runs]),
+                               "best epoch / epochs run": ", ".join(f"{r.best_epoch}/{r.epochs_run}" for r in runs
+                                                                    if r.best_epoch is not None),
+                               "converged": "n/a" if all(r.converged is None for r in runs) else
+                               ("yes" if not capped else f"**no** ({capped} of {len(runs)} at the epoch limit)")})
+        return Page("Aspect → opinion heads on SemEval-2014 restaurant reviews",
+                    "ASTE-Data-V2 triplets; rules in `probing/analysis/aspect_opinion.py`. Accuracy in %: a head is "
+                    "right when the word it attends to most from the source span lies in the paired span. The "
+                    "nearest-span baseline is given the gold spans.",
+                    [Block("Heads", rows=heads),
+                     Block("The same pairs as a probe task",
+                           f"`train.py data=semeval14_triplets`: for each aspect span, predict a word of its opinion "
+                           f"span(s); accuracy in %, {STD_NAME}, seeds {plan.seeds}, the default recipe.", probes)])
+
+
+class Families(Stage):
+    name, title = "families", "The paper's claims, model by model"
+
+    def specs(self, plan):
+        return table3_specs(plan, "paper") + Analysis().specs(plan) + [plan.analyze(
+            "analysis=families", f"models.names=[{','.join(plan.models)}]",
+            f"analysis.probe_runs={plan.out / 'table3' / 'paper'}", f"analysis.runs_dir={plan.out / 'analysis'}",
+            *(["analysis.tiny=true", "analysis.map_sentences=3"] if plan.quick else []), out="families")]
+
+    def page(self, plan, got):
+        rec = got[self.specs(plan)[-1]]
+        s = rec.summary
+        figures = copy_figures(rec, plan.results, "families")
+        return Page("Do the lessons generalise? Encoders and causal LMs side by side",
+                    "EWT dev (coreference: GUM dev); the rule of each verdict is in `probing/analysis/families.py`.\n\n"
+                    + "\n".join(f"- {m}: {r['caveat']}" for m, r in s["models"].items()),
+                    [Block("The paper's claims", rows=s["claims"], readme=True),
+                     Block("Sink share per layer, raw and norm-weighted", rows=s["sinks"],
+                           after="\n\n".join(figures))])
+
+
+class Benchmarks(Stage):
+    name, title = "benchmarks", "Benchmarks"
+
+    def run(self, plan, execute):
+        if plan.quick:
+            return {}  # they time the real models on EWT
+        # they write benchmarks/results/ under their own provenance header
+        execute.process("benchmarks", ["benchmarks/run_all.py", "--out-dir", str(ROOT / "benchmarks" / "results"),
+                                       "--causal", *plan.causal], "benchmarks")
+        return {}
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    LrSweep(), Table3(), Recipes(), Definitions(), Analysis(), AspectOpinion(), Families(), Benchmarks())}
+# named sets of stages: "paper" is the whole paper for a model (Tables 1-3 with seeds, Table 2,
+# the surface and similarity figures)
+GROUPS = {"paper": ["table3", "analysis"]}
