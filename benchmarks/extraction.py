@@ -37,17 +37,14 @@ from probing.attention.cache import CacheWriter  # noqa: E402
 VARIANTS = ("bare_forward", "pipeline", "naive_loop")
 
 
-def compose(model: str, tmp: str):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+def compose(model: str, tmp: str, *overrides: str):
+    """The model, the data and the extraction settings of ``extract.py model=<model> <overrides>``."""
     from hydra.utils import instantiate
 
-    import probing  # noqa: F401  (resolvers)
+    from probing import runner
 
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = hydra_compose("extract", overrides=[f"model={model}", f"paths.root_dir={ROOT}",
-                                                  f"paths.output_dir={tmp}"])
-    return instantiate(cfg.model), instantiate(cfg.data)
+    cfg, _ = runner.compose("extract", [f"model={model}", f"paths.root_dir={ROOT}", *overrides], tmp)
+    return instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract)
 
 
 def naive_merge(attn: np.ndarray, token_of_piece: list[int]) -> np.ndarray:
@@ -61,11 +58,11 @@ def worker(model: str, variant: str, split: str, limit: int | None, batch_size: 
            quantity: str) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
-        spec, data = compose(model, tmp)
+        spec, data, settings = compose(model, tmp, f"extract.batch_size={batch_size}",
+                                       f"extract.max_tokens={max_tokens}", f"extract.quantity={quantity}")
         sentences, _ = data.read(split)
         sentences = sentences[:limit] if limit else sentences
-        settings = ex.ExtractionSettings(batch_size=batch_size, max_tokens=max_tokens, flush_every=10**9,
-                                         quantity=quantity)
+        settings.flush_every = 10**9
         plan = ex.plan_extraction(spec, sentences, settings, f"{data.name}-{split}")  # loads the model
         result = {"model": model, "variant": variant, "split": split, "quantity": quantity,
                   "device": provenance.device(), "sentences": len(sentences) - len(plan.skipped)}

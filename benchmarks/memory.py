@@ -58,12 +58,12 @@ def jobs(model: str) -> list[tuple[str, str, list[str]]]:
 
 def sentence_count(corpus: str) -> int:
     """Sentences in a row's corpus label ("EWT train+dev+test"), read through the data configs."""
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
+    from probing import runner
+
     name, splits = corpus.split(" ")
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={DATA[name]}"])
+    cfg, _ = runner.compose("train", [f"data={DATA[name]}"], "/tmp")
     data = instantiate(cfg.data)
     return sum(len(data.read(split)[0]) for split in splits.split("+"))
 

@@ -33,11 +33,8 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
            batch_size: int | None) -> dict:
     import pytorch_lightning as pl
     import torch
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
-    import probing  # noqa: F401
+    from probing import runner
     from probing.training import train
 
     torch.set_num_threads(threads)
@@ -54,15 +51,12 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
             self.sentences = len(trainer.datamodule.datasets["train"])
 
     timer = EpochTimer()
-    with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", return_hydra_config=True, overrides=[
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg, _ = runner.compose("train", [
             f"model={model}", f"probe={probe}", "~logger", "callbacks=none", f"trainer.max_epochs={epochs}",
-            f"split.train={train_split}", f"datamodule.num_workers={workers}", f"paths.output_dir={tmp}", f"paths.root_dir={ROOT}",
-            "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false",
-            *([f"datamodule.batch_size={batch_size}"] if batch_size else [])])
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg.hydra  # as in a real run
+            f"split.train={train_split}", f"datamodule.num_workers={workers}", f"paths.root_dir={ROOT}",
+            "++trainer.enable_progress_bar=false", "++trainer.enable_checkpointing=false",
+            *([f"datamodule.batch_size={batch_size}"] if batch_size else [])], tmp)
         import probing.training as tr
 
         real = tr.instantiate
@@ -73,7 +67,7 @@ def worker(model: str, probe: str, train_split: str, epochs: int, threads: int, 
             return real(node, *a, **k)
 
         tr.instantiate = with_timer
-        metrics = train(cfg)
+        metrics = train(cfg).metrics
     best = min(timer.seconds)
     return {"model": model, "probe": probe, "train_split": train_split, "threads": threads,
             "batch_size": cfg.datamodule.batch_size,

@@ -53,3 +53,29 @@ def compose_tiny(tmp_path):
         return compose_cfg(config_name, TINY + list(overrides), tmp_path)
 
     return _compose
+
+
+def probe_node(probe: str) -> dict:
+    """``conf/probe/<probe>.yaml`` as the composed ``train`` config holds it (plain containers)."""
+    from omegaconf import OmegaConf
+
+    cfg, _ = runner.compose("train", [f"probe={probe}"], "/tmp/probe-config")
+    return OmegaConf.to_container(cfg.probe)
+
+
+def make_net(probe: str, **kwargs):
+    """The probe's net with its YAML's settings (the one place they are written), ``kwargs`` winning."""
+    from hydra.utils import get_class
+
+    node = probe_node(probe)["net"]
+    return get_class(node.pop("_target_"))(**{**node, **kwargs})
+
+
+def make_module(net, optimizer, **kwargs):
+    """A ``ProbeModule`` with ``conf/probe/base/module.yaml``'s settings, ``kwargs`` winning."""
+    from probing.probes import ProbeModule
+
+    node = probe_node("attn_only")
+    fixed = {k: node[k] for k in ("scheduler", "decode", "predict_labels", "include_punct", "mask_self", "loss",
+                                  "label_hidden_dim")}
+    return ProbeModule(net, optimizer, **{**fixed, **kwargs})

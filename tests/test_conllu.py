@@ -53,7 +53,7 @@ def test_reads_words_heads_relations_and_skips_ranges_and_empty_nodes(tmp_path):
 def test_subtyped_relations_keep_the_full_label_and_give_a_base(tmp_path):
     text = "\n".join([row(1, "It", 2, "nsubj:pass"), row(2, "ran", 0, "root"), ""])
     (s,), _ = read_conllu(write(tmp_path, text))
-    assert s.rels == ["nsubj:pass", "root"] and s.base_rels == ["nsubj", "root"]
+    assert s.rels == ["nsubj:pass", "root"] and s.relations("base") == ["nsubj", "root"]
 
 
 def test_error_line_numbers_count_from_the_file_start(tmp_path):

@@ -245,14 +245,14 @@ def arcs_figure(panels: Sequence[tuple], head: str) -> Figure:
     return fig
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AspectOpinionJob:
     """Aspect<->opinion heads on ASTE triplets (module rules), with nearest-span and offset baselines."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["data=tiny_triplets"]
-    corpus: Corpus | None = None  # read when the run's data has no triplets (the YAML binds semeval14_triplets)
-    num_examples: int = 2
+    corpus: Corpus | None  # read when the run's data has no triplets (the YAML binds semeval14_triplets)
+    num_examples: int
 
     def _corpus(self, ctx: Context) -> Corpus:
         if ctx.corpus.format == "triplets":

@@ -262,15 +262,15 @@ def has_entities(sentences: Iterable[Sentence]) -> bool:
     return any(m and "Entity" in m for s in sentences for m in (s.misc or []))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CorefJob:
     """§5, Table 2: antecedent selection accuracy of every head, over document chunks."""
 
     # tiny-train holds the one coreference chain of the tiny data ("the dog" ... "it")
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["split=train", "data@analysis.corpus=tiny"]
-    max_words: int = 256
-    corpus: Corpus | None = None  # conf/analysis/coref_heads.yaml binds GUM; null: the run's data
+    max_words: int
+    corpus: Corpus | None  # conf/analysis/coref_heads.yaml binds GUM; null: the run's data
 
     def run(self, ctx: Context) -> Section:
         corpus = self.corpus or ctx.corpus

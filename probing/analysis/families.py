@@ -35,7 +35,7 @@ special tokens; embedded with the same metric MDS as §6, coloured by family and
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -54,7 +54,7 @@ HOLDS, FAILS, UNTESTED = "holds", "does not hold", "cannot be tested"
 PER_MODEL_JOBS = ("surface", "syntax_heads", "coref_heads", "head_similarity", "gradient")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FamiliesJob:
     """The cross-family comparison of issue 11 (see the module docstring for every rule)."""
 
@@ -62,15 +62,15 @@ class FamiliesJob:
     tiny_overrides: ClassVar[list[str]] = ["models=tiny",
                                            "analysis.map_sentences=3", "analysis.tiny=true"]
     models: list[str]  # conf/models/ (the YAML): the bundled models
-    quantities: list[str] = field(default_factory=lambda: ["attention", "norm"])
-    probe_runs: str | None = None  # a folder of finished train.py runs (their records) for Table 3
-    map_sentences: int = 200  # sentences for the cross-family head map (K_total^2 JS pairs each)
-    sink_threshold: float = 0.5
-    job_overrides: dict[str, list[str]] | None = None  # {job: [overrides]} for every model's run of it
+    quantities: list[str]
+    probe_runs: str | None  # a folder of finished train.py runs (their records) for Table 3
+    map_sentences: int  # sentences for the cross-family head map (K_total^2 JS pairs each)
+    sink_threshold: float
+    job_overrides: dict[str, list[str]] | None  # {job: [overrides]} for every model's run of it
     # where each model's job runs go (<runs_dir>/<model>/<job>/; default: this run's folder): a
     # finished run of the same config by the same committed code there is read, not run again
-    runs_dir: str | None = None
-    tiny: bool = False  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
+    runs_dir: str | None
+    tiny: bool  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
 
     def run(self, ctx: Context) -> Section:
         per_model = {m: self._model(ctx, m) for m in self.models}

@@ -328,7 +328,7 @@ def gradient_figure(result: dict) -> Figure:
 
 # ---------------------------------------------------------------------------------------- job
 
-@dataclass
+@dataclass(kw_only=True)
 class GradientJob:
     """Fig. 3: is attention to [SEP] (or, in a causal LM, to the first token: the attention sink)
     a no-op? The LM loss's gradient through it, per layer, beside the gradient through the rest.
@@ -339,10 +339,10 @@ class GradientJob:
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["analysis.max_sentences=6"]
-    max_sentences: int = 200
-    mask_prob: float = 0.15
-    batch_size: int = 8  # Gemma's 262k-word vocabulary makes the logits of a batch large
-    seed: int = 0
+    max_sentences: int
+    mask_prob: float
+    batch_size: int  # Gemma's 262k-word vocabulary makes the logits of a batch large
+    seed: int
 
     def run(self, ctx) -> Section:
         title = "Gradient through attention (Fig. 3)"

@@ -13,9 +13,9 @@ Two choices decide a Table 1 row's name:
 from __future__ import annotations
 
 from probing.analysis.paper import TABLE1
+from probing.data.sentence import relation_at
 
 ALL = "All"
-LEVELS = ("exact", "base")
 NAMES = ("ud", "sd")
 
 # PAPER.md's SD -> UD map
@@ -45,15 +45,14 @@ UD_RELATIONS = frozenset(
 
 
 def check(level: str, names: str) -> None:
-    if level not in LEVELS:
-        raise ValueError(f"label_level must be one of {LEVELS}, not {level!r}")
+    relation_at("root", level)  # refuses an unknown level
     if names not in NAMES:
         raise ValueError(f"label_names must be one of {NAMES}, not {names!r}")
 
 
 def relation_name(label: str, level: str = "exact", names: str = "ud") -> str:
     """The row a word with UD ``label`` counts in."""
-    ud = label if level == "exact" else label.split(":")[0]
+    ud = relation_at(label, level)
     return UD_TO_SD.get(ud, ud) if names == "sd" else ud
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import html
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -85,20 +85,20 @@ def _relative(override: str, job_class: type) -> str:
     return override
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReportJob:
     """Runs every job of ``conf/analysis/`` on the run's model and writes one report."""
 
     in_report: ClassVar[bool] = False
     tiny_overrides: ClassVar[list[str]] = ["analysis.tiny=true"]
     # {job: [overrides]}: the job's fields by name (min_count=50), or any override (split=train)
-    job_overrides: dict[str, list[str]] | None = None
-    order: list[str] = field(default_factory=list)  # these first; the others after, alphabetically
-    skip: list[str] = field(default_factory=list)
-    tiny: bool = False  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
+    job_overrides: dict[str, list[str]] | None
+    order: list[str]  # these first; the others after, alphabetically
+    skip: list[str]
+    tiny: bool  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
     # a job whose finished run lies in <out>/<job>/ already: "same_commit" reads it if the same
     # committed code ran the same config; "never" runs every job again
-    reuse: str = "never"
+    reuse: str
 
     def jobs(self) -> list[str]:
         found = {name: cls for name, cls in job_classes().items() if cls.in_report and name not in self.skip}

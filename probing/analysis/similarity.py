@@ -185,14 +185,14 @@ def without_ticks(fig: Figure) -> Figure:
     return fig
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SimilarityJob:
     """§6: Jensen-Shannon distance between heads, embedded in 2-D with metric MDS."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
-    max_sentences: int | None = 1000  # the paper used 1000 segments
-    seed: int = 0
+    max_sentences: int | None  # the paper used 1000 segments
+    seed: int
 
     def run(self, ctx: Context) -> Section:
         store, sentences = ctx.attention()

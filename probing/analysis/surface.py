@@ -203,14 +203,14 @@ def _mean(stats: dict, key: str, layer: int) -> float | None:
     return None if stats[key] is None else float(stats[key][layer].mean())
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SurfaceJob:
     """§3: attention to the start/end tokens, punctuation, self, previous/next token; entropy."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
-    max_sentences: int | None = None
-    include_special_rows: bool = True
+    max_sentences: int | None
+    include_special_rows: bool
 
     def run(self, ctx: Context) -> Section:
         store, sentences = ctx.attention()

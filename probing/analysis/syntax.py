@@ -240,20 +240,20 @@ def paper_columns(relation: str, names: str) -> dict:
             "paper_baseline": p[2] if p else None, "paper_offset": p[3] if p else None}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyntaxJob:
     """§4, Table 1: best head per relation, both directions, against offset baselines."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = ["analysis.min_count=2"]  # the tiny dev split has 3 sentences
-    min_count: int = 100
-    label_level: str = "exact"  # or "base": fold nmod:poss into nmod etc. (the old behaviour)
-    label_names: str = "ud"  # or "sd": the paper's SD names where UD has a twin
-    head_dep_rule: str = "column"  # or "head_row"
-    offsets: list[int] = field(default_factory=lambda: list(OFFSETS))
-    offset_clip: bool = False  # true: the released code's clipping to the sentence
-    poss_clitic: bool = True
-    num_examples: int = 2
+    min_count: int
+    label_level: str  # or "base": fold nmod:poss into nmod etc. (the old behaviour)
+    label_names: str  # or "sd": the paper's SD names where UD has a twin
+    head_dep_rule: str  # or "head_row"
+    offsets: list[int]
+    offset_clip: bool  # true: the released code's clipping to the sentence
+    poss_clitic: bool
+    num_examples: int
 
     def run(self, ctx: Context) -> Section:
         store, sentences = ctx.attention()

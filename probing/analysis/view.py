@@ -173,15 +173,15 @@ def pick_heads(maps: np.ndarray, layout: Layout, num_heads: int) -> list[str]:
     return list(dict.fromkeys(head_name(int(np.argmax(s)), num_heads) for s in scores if s.size))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AttentionViewJob:
     """Word-level attention of one sentence: line drawings, heatmaps, one offline HTML viewer."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
-    sentence: str = "The food is always fresh and hot - ready to eat !"
-    heads: list[str] | None = None  # "layer-head"; default: see pick_heads
-    mode: str | None = None  # word-piece merge for "from"; None: the run's extract.mode
+    sentence: str
+    heads: list[str] | None  # "layer-head"; default: see pick_heads
+    mode: str | None  # word-piece merge for "from"; None: the run's extract.mode
 
     def maps(self, ctx: Context) -> tuple[np.ndarray, list[str], Layout, int, int]:
         """``(maps (K, T, T), token labels, layout, num_layers, num_heads)`` of the sentence."""

@@ -19,6 +19,7 @@ from probing.attention.encoders import EncoderSpec
 from probing.attention.layout import Layout
 from probing.attention.pieces import Pieces, cut
 from probing.attention.wordlevel import MODES, merge_batch, merge_matrices
+from probing.batching import fill_batches
 from probing.data.sentence import Sentence
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class ExtractionError(ValueError):
     pass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExtractionSettings:
     """``max_length`` counts pieces with the special tokens; ``None`` means the model's limit.
 
@@ -39,15 +40,15 @@ class ExtractionSettings:
     level before the merge, so every job reads them like attention; false keeps raw norms.
     """
 
-    mode: str = "mean"
-    max_length: int | None = None
-    on_overlong: str = "skip"
-    batch_size: int = 64
-    max_tokens: int | None = 4096
-    device: str = "auto"
-    flush_every: int = 20
-    quantity: str = "attention"
-    renormalize: bool = True
+    mode: str
+    max_length: int | None
+    on_overlong: str
+    batch_size: int
+    max_tokens: int | None
+    device: str
+    flush_every: int
+    quantity: str
+    renormalize: bool
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -85,14 +86,7 @@ def length_sorted_batches(lengths: dict[int, int], batch_size: int, max_tokens: 
     (B, L*H, P, P) attention stack.
     """
     order = sorted(lengths, key=lambda i: (lengths[i], i))
-    batches, batch = [], []
-    for i in order:
-        # sorted ascending, so the newcomer sets the padded length
-        if batch and (len(batch) == batch_size or (max_tokens and (len(batch) + 1) * lengths[i] > max_tokens)):
-            batches.append(batch)
-            batch = []
-        batch.append(i)
-    return batches + [batch] if batch else batches
+    return fill_batches(order, lengths, batch_size, max_tokens)
 
 
 def pad_batch(input_ids: list[list[int]], pad_id: int | None, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,54 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import conllu
 import numpy as np
 
+from probing.data.lines import ReadReport, TreebankError, check_on_error, numbered_lines
 from probing.data.sentence import Sentence
+
+__all__ = ["ReadReport", "TreebankError", "read_conllu"]
 
 log = logging.getLogger(__name__)
 
 
-class TreebankError(ValueError):
-    """Malformed input; the message names the file, the line and the problem."""
-
-
-@dataclass
-class ReadReport:
-    """What a read kept and what it skipped (``skipped`` maps a reason to its count)."""
-
-    path: str
-    read: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        why = ", ".join(f"{n} {reason}" for reason, n in self.skipped.most_common()) or "none"
-        return f"{self.path}: read {self.read} sentences, skipped {sum(self.skipped.values())} ({why})"
-
-    def finish(self, sentences: list[Sentence]) -> tuple[list[Sentence], ReadReport]:
-        """What every reader ends with: refuse a file with nothing in it, log what was read and
-        skipped (with the first few skipped lines), and return ``(sentences, self)``."""
-        if not sentences and not self.skipped:
-            raise TreebankError(f"{self.path}:1: file holds no sentences")
-        log.info(self.summary())
-        for example in self.examples[:5]:
-            log.warning("skipped %s", example)
-        return sentences, self
-
-
 def _blocks(path: Path):
     """Yield (first line number, lines) for each blank-line-separated sentence block."""
-    raw = path.read_bytes()
     start, lines = None, []
-    for no, bline in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line = bline.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as e:
-            raise TreebankError(f"{path}:{no}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    for no, line in numbered_lines(path):
         if line.strip():
             if start is None:
                 start = no
@@ -117,22 +86,17 @@ def read_conllu(path: str | Path, on_error: str = "error") -> tuple[list[Sentenc
     has neither. ``on_error="error"`` raises :class:`TreebankError` at the first bad sentence;
     ``"skip"`` drops it and counts it in the report, which is logged either way.
     """
-    if on_error not in ("error", "skip"):
-        raise ValueError(f"on_error must be 'error' or 'skip', not {on_error!r}")
+    check_on_error(on_error)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such treebank file")
-    report = ReadReport(str(path))
+    report = ReadReport(str(path), on_error)
     sentences: list[Sentence] = []
     doc_id = None
     for start, lines in _blocks(path):
         problem = _check_block(path, start, lines)
         if problem is not None:
-            kind, message = problem
-            if on_error == "error":
-                raise TreebankError(message)
-            report.skipped[kind] += 1
-            report.examples.append(message)
+            report.problem(*problem)
             continue
         tokens = conllu.parse("\n".join(lines) + "\n\n")[0]
         doc_id = tokens.metadata.get("newdoc id", doc_id)

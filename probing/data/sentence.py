@@ -7,6 +7,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SENTIMENTS = ("POS", "NEG", "NEU")
+# how a UD relation is named wherever one is scored (Table 1 rows, LAS): "exact" keeps the subtype
+# (nmod:poss, aux:pass), "base" folds it into its base (nmod, aux)
+LABEL_LEVELS = ("exact", "base")
+
+
+def relation_at(label: str, level: str) -> str:
+    """A UD relation at ``level`` (one of :data:`LABEL_LEVELS`)."""
+    if level not in LABEL_LEVELS:
+        raise ValueError(f"label_level must be one of {LABEL_LEVELS}, not {level!r}")
+    return label if level == "exact" else label.split(":")[0]
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class Sentence:
     """One sentence of syntactic words.
 
     ``heads`` is ``(n,)`` int, 1-based as in CoNLL-U (0 = ROOT); ``None`` for unparsed text.
-    ``rels`` are full UD labels (``nsubj:pass``); ``base_rels`` drops the subtype.
+    ``rels`` are full UD labels (``nsubj:pass``); ``relations("base")`` drops the subtype.
     ``misc`` keeps each word's parsed MISC column (GUM's ``Entity=`` lives there).
     ``tags`` holds per-word sequence labels (SemEval aspects/opinions) when a reader has them.
     ``triplets`` holds ASTE (aspect, opinion, sentiment) triplets; ``None`` when the data has none.
@@ -42,9 +52,9 @@ class Sentence:
     def __len__(self) -> int:
         return len(self.words)
 
-    @property
-    def base_rels(self) -> list[str] | None:
-        return None if self.rels is None else [r.split(":")[0] for r in self.rels]
+    def relations(self, level: str = "exact") -> list[str] | None:
+        """``rels`` at ``level`` ("exact" or "base"); None for unparsed text."""
+        return None if self.rels is None else [relation_at(r, level) for r in self.rels]
 
     @property
     def is_punct(self) -> np.ndarray:

@@ -6,22 +6,15 @@ import ast
 import logging
 from pathlib import Path
 
-from probing.data.conllu_reader import ReadReport, TreebankError
+from probing.data.lines import ReadReport, TreebankError, check_on_error, numbered_lines
 from probing.data.sentence import SENTIMENTS, Sentence, Triplet
 
 log = logging.getLogger(__name__)
 
 
 def _lines(path: Path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    for no, bline in enumerate(path.read_bytes().split(b"\n"), start=1):
-        try:
-            line = bline.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as e:
-            raise TreebankError(f"{path}:{no}: not UTF-8 ({e.reason} at byte {e.start})") from None
-        if line.strip():
-            yield no, line
+    """The non-blank lines, numbered."""
+    return ((no, line) for no, line in numbered_lines(path) if line.strip())
 
 
 def _bio(tags: list[str], kind: str) -> list[str]:
@@ -144,20 +137,15 @@ def read_triplets(path: str | Path, on_error: str = "error") -> tuple[list[Sente
     naming ``file:line`` at the first malformed line; ``"skip"`` drops it and counts it by reason
     in the report, which is logged either way. Non-UTF-8 bytes always raise.
     """
-    if on_error not in ("error", "skip"):
-        raise ValueError(f"on_error must be 'error' or 'skip', not {on_error!r}")
+    check_on_error(on_error)
     path = Path(path)
-    report = ReadReport(str(path))
+    report = ReadReport(str(path), on_error)
     sentences = []
     for no, line in _lines(path):
         try:
             sentence = _parse_triplet_line(line)
         except _BadLine as e:
-            message = f"{path}:{no}: {e}"
-            if on_error == "error":
-                raise TreebankError(message) from None
-            report.skipped[e.kind] += 1
-            report.examples.append(message)
+            report.problem(e.kind, f"{path}:{no}: {e}")
             continue
         sentence.sent_id = f"{path.name}:{no}"
         sentences.append(sentence)

@@ -24,7 +24,7 @@ class AttnOnly(ProbeNet):
     "pytorch" start them at zero, the uniform distribution over candidates.
     """
 
-    def __init__(self, num_maps: int, root: str = "released", init: str = "released") -> None:
+    def __init__(self, num_maps: int, *, root: str, init: str) -> None:
         super().__init__()
         self.num_maps = num_maps
         self.pair_feature_dim = 2 * num_maps
@@ -87,7 +87,7 @@ class AttnPlusGlove(ProbeNet):
     ``init``: "released" is TF's glorot-uniform for the whole (2D -> M) dense, bias zero.
     """
 
-    def __init__(self, num_maps: int, vector_dim: int, root: str = "released", init: str = "released") -> None:
+    def __init__(self, num_maps: int, vector_dim: int, *, root: str, init: str) -> None:
         super().__init__()
         self.num_maps, self.vector_dim = num_maps, vector_dim
         M = 2 * num_maps

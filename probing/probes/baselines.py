@@ -39,8 +39,8 @@ class DistancesPlusGlove(ProbeNet):
 
     uses_attention: ClassVar[bool] = False
 
-    def __init__(self, vector_dim: int, hidden_dim: int = 256, features: str = "released", max_distance: int = 10,
-                 activation: str = "tanh", init: str = "released") -> None:
+    def __init__(self, vector_dim: int, *, hidden_dim: int, features: str, max_distance: int, activation: str,
+                 init: str) -> None:
         super().__init__()
         if features not in DISTANCE_FEATURES:
             raise ValueError(f"features must be one of {DISTANCE_FEATURES}, not {features!r}")

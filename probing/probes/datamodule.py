@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from probing.attention.extract import ExtractionSettings
 from probing.attention.layout import Layout
 from probing.attention.store import open_split
+from probing.batching import fill_batches
 from probing.data.corpus import Corpus
 from probing.data.glove import Glove
 from probing.data.sentence import Sentence
@@ -139,16 +140,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), self.batch_size * self.pool):
             chunk = order[start : start + self.batch_size * self.pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batch = []
-            for i in chunk.tolist():
-                n = int(self.lengths[i])  # ascending, so the newcomer sets the padded length
-                if batch and (len(batch) == self.batch_size or
-                              (self.max_pairs and (len(batch) + 1) * n * n > self.max_pairs)):
-                    batches.append(batch)
-                    batch = []
-                batch.append(i)
-            if batch:
-                batches.append(batch)
+            batches += fill_batches(chunk.tolist(), self.lengths, self.batch_size, self.max_pairs, power=2)
         if self.shuffle:
             rng.shuffle(batches)
         if self.num_replicas == 1:
@@ -176,22 +168,23 @@ class ProbeDataModule(pl.LightningDataModule):
         extraction: ExtractionSettings,
         cache_root: str,
         task: Task,
-        glove: Glove | None = None,
-        attention: bool = True,
-        batch_size: int = 32,
-        eval_batch_size: int = 64,
-        max_pairs: int | None = 50_000,
-        pool: int = 50,
-        num_workers: int = 0,
-        splits: dict[str, str] | None = None,
-        seed: int | None = None,
+        glove: Glove | None,
+        attention: bool,
+        *,
+        batch_size: int,
+        eval_batch_size: int,
+        max_pairs: int | None,
+        pool: int,
+        num_workers: int,
+        splits: dict[str, str],
+        seed: int | None,
     ):
         super().__init__()
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
         self.cache_root, self.task, self.glove, self.attention = cache_root, task, glove, attention
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.max_pairs, self.pool = max_pairs, pool
-        self.splits = dict(splits or {"train": "train", "val": "dev", "test": "test"})
+        self.splits = dict(splits)
         # the batch order's seed; None takes torch's, which seed_everything(cfg.seed) has set
         self.seed = torch.initial_seed() % 2**32 if seed is None else seed
         self.datasets: dict[str, ProbeDataset] = {}

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from probing.data.sentence import Sentence
+from probing.data.sentence import Sentence, relation_at
 
 
 @dataclass
@@ -59,8 +59,9 @@ class Task:
 class DependencyTask(Task):
     """Every word is a query; its gold is its head; labels are UD relations.
 
-    ``label_level``: "base" drops subtypes (``nsubj:pass`` -> ``nsubj``), as LAS in the CoNLL 2018
-    evaluation does; "full" keeps them.
+    ``label_level`` (:data:`probing.data.sentence.LABEL_LEVELS`, the names Table 1 uses too):
+    "base" drops subtypes (``nsubj:pass`` -> ``nsubj``), as LAS in the CoNLL 2018 evaluation does;
+    "exact" keeps them.
     """
 
     label_level: str = "base"
@@ -71,13 +72,12 @@ class DependencyTask(Task):
     trees: ClassVar[bool] = True
 
     def __post_init__(self):
-        if self.label_level not in ("base", "full"):
-            raise ValueError(f"label_level must be 'base' or 'full', not {self.label_level!r}")
+        relation_at("root", self.label_level)  # refuses an unknown level
 
     def example(self, sentence: Sentence) -> Example:
         if sentence.heads is None:
             raise ValueError(f"{sentence.sent_id}: the dependency task needs gold trees; this sentence has none")
-        rels = sentence.base_rels if self.label_level == "base" else sentence.rels
+        rels = sentence.relations(self.label_level)
         return Example(
             spans=[(w,) for w in range(len(sentence))],
             gold=[(int(h),) for h in sentence.heads],

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from probing.probes.attention import AttnPlusGlove
 from probing.probes.batch import ProbeBatch, collate
 
+from ..conftest import make_net, probe_node
 from ._items import item
 
 H, X, P, Q = torch.eye(4)  # word types; ROOT's vector is zeros
@@ -60,14 +61,15 @@ def _train_and_predict(net: AttnPlusGlove, batch: ProbeBatch, steps: int = 300) 
 def test_correct_pairing_reaches_full_uas():
     batch = collate(SENTENCES)
     torch.manual_seed(0)
-    pred = _train_and_predict(AttnPlusGlove(num_maps=1, vector_dim=4), batch)
+    pred = _train_and_predict(make_net("attn_plus_glove", num_maps=1, vector_dim=4), batch)
     assert torch.equal(pred, batch.gold_index)
 
 
 def test_off_by_one_pairing_cannot():
     batch = collate(SENTENCES)
     torch.manual_seed(0)
-    pred = _train_and_predict(OffByOne(num_maps=1, vector_dim=4), batch)
+    released = {k: v for k, v in probe_node("attn_plus_glove")["net"].items() if k != "_target_"}
+    pred = _train_and_predict(OffByOne(num_maps=1, vector_dim=4, **released), batch)
     right = pred == batch.gold_index
     assert not (right[0, 3] and right[1, 3])
     assert right.float().mean() < 1.0

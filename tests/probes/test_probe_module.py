@@ -9,11 +9,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from probing.probes.attention import AttnOnly, AttnPlusGlove
 from probing.probes.baselines import RightBranching
 from probing.probes.batch import collate
 from probing.probes.module import ProbeModule
 
+from ..conftest import make_module, make_net
 from ._items import item, where_from
 
 
@@ -33,12 +33,12 @@ def _adam(lr: float) -> functools.partial:
 def _hand_probe(**kwargs) -> ProbeModule:
     """Scores of word q+1 = [10d, 10d+1, 10d+2, 10d+3] (ROOT, words 1..3), d = q+1: map A weighs 1,
     its transpose 0, ROOT = 1 * A(q -> start) + 0 * A(q -> end)."""
-    net = AttnOnly(num_maps=1)
+    net = make_net("attn_only", num_maps=1)
     with torch.no_grad():
         net.weight.copy_(torch.tensor([1.0, 0.0]))
         net.root.start.fill_(1.0)
         net.root.end.fill_(0.0)
-    return ProbeModule(net, _adam(0.1), **kwargs)
+    return make_module(net, _adam(0.1), **kwargs)
 
 
 # tokens 0 = start, 1..3 = words, 4 = end; heads 2 0 2, the third word is punctuation
@@ -115,14 +115,14 @@ def loader() -> DataLoader:
 
 
 def test_attn_only_hand_set_then_trained(loader):
-    hand = ProbeModule(AttnOnly(num_maps=3, init="zeros"), _adam(0.1))
+    hand = make_module(make_net("attn_only", num_maps=3, init="zeros"), _adam(0.1))
     with torch.no_grad():
         hand.net.weight[ORACLE] = 10.0
         hand.net.root.start.fill_(1.0)
     assert _trainer().validate(hand, loader, verbose=False)[0]["val/uas"] == 1.0
 
     torch.manual_seed(0)
-    module = ProbeModule(AttnOnly(num_maps=3), _adam(0.1))
+    module = make_module(make_net("attn_only", num_maps=3), _adam(0.1))
     trainer = _trainer(15)
     assert trainer.validate(module, loader, verbose=False)[0]["val/uas"] < 1.0
     trainer.fit(module, loader, loader)
@@ -134,7 +134,7 @@ def test_attn_only_hand_set_then_trained(loader):
 
 def test_labels_with_mst_decoding_and_checkpoint_reload(loader, tmp_path):
     torch.manual_seed(0)
-    module = ProbeModule(AttnPlusGlove(num_maps=3, vector_dim=3), _adam(0.05), decode="mst", predict_labels=True,
+    module = make_module(make_net("attn_plus_glove", num_maps=3, vector_dim=3), _adam(0.05), decode="mst", predict_labels=True,
                          num_labels=3)
     trainer = _trainer(30)
     trainer.fit(module, loader, loader)
@@ -144,8 +144,9 @@ def test_labels_with_mst_decoding_and_checkpoint_reload(loader, tmp_path):
 
     path = tmp_path / "probe.ckpt"
     trainer.save_checkpoint(path)
-    reloaded = ProbeModule.load_from_checkpoint(path, net=AttnPlusGlove(num_maps=3, vector_dim=3),
-                                                optimizer=_adam(0.05))
+    # the net and the partials are not pickled (the run's config records them): passed again
+    reloaded = ProbeModule.load_from_checkpoint(path, net=make_net("attn_plus_glove", num_maps=3, vector_dim=3),
+                                                optimizer=_adam(0.05), scheduler=None)
     assert reloaded.hparams.decode == "mst" and reloaded.hparams.num_labels == 3
     batch = next(iter(loader))
     assert torch.equal(reloaded(batch), module(batch))
@@ -155,7 +156,7 @@ def test_right_branching_has_no_loss_and_fits_validates_and_tests():
     # "The cat sat on the mat ." (UD): det nsubj root case det obl punct
     names = ["det", "nsubj", "root", "case", "obl", "punct"]
     sentence = item(None, [2, 3, 0, 6, 6, 3, 3], labels=[0, 1, 2, 3, 0, 4, 5], punct=[False] * 6 + [True])
-    module = ProbeModule(RightBranching(), _adam(0.1), num_labels=len(names), label_names=names)
+    module = make_module(RightBranching(), _adam(0.1), num_labels=len(names), label_names=names)
     assert module.configure_optimizers() is None
     trainer = _trainer(2)
     trainer.fit(module, _loader([sentence]), _loader([sentence]))
@@ -170,8 +171,8 @@ def test_right_branching_has_no_loss_and_fits_validates_and_tests():
 
 def test_bad_options():
     with pytest.raises(ValueError, match="mst"):
-        ProbeModule(RightBranching(), _adam(0.1), decode="mst", trees=False)
+        make_module(RightBranching(), _adam(0.1), decode="mst", trees=False)
     with pytest.raises(ValueError, match="labels"):
-        ProbeModule(RightBranching(), _adam(0.1), predict_labels=True, num_labels=3, labeled_metric=None)
+        make_module(RightBranching(), _adam(0.1), predict_labels=True, num_labels=3, labeled_metric=None)
     with pytest.raises(ValueError, match="loss"):
-        ProbeModule(RightBranching(), _adam(0.1), loss="sum")
+        make_module(RightBranching(), _adam(0.1), loss="sum")

@@ -13,6 +13,7 @@ from probing.probes.baselines import DistancesPlusGlove, NearestOpinion, RightBr
 from probing.probes.batch import collate
 from probing.probes.features import clipped_distance_features, released_distance_features
 
+from ..conftest import make_net
 from ._items import item, where_from
 
 
@@ -24,7 +25,7 @@ def _set(param: torch.Tensor, values) -> None:
 def test_attn_only_scores_with_given_weights_and_the_released_root():
     # 3 words, one map A[i, j] = 10 i + j (tokens 0 = start, 4 = end); M = 2 weights: A and A^T
     batch = collate([item(where_from(3), [2, 0, 2])])
-    net = AttnOnly(num_maps=1)
+    net = make_net("attn_only", num_maps=1)
     _set(net.weight, [1.0, 0.5])
     _set(net.root.start, 2.0)
     _set(net.root.end, -1.0)
@@ -42,7 +43,7 @@ def test_attn_only_scores_with_given_weights_and_the_released_root():
 def test_start_end_root_is_the_old_form():
     # ROOT = w * A(q -> start) + u * A(q -> end): the transpose weight meets the query's attention to end
     batch = collate([item(where_from(3), [2, 0, 2])])
-    net = AttnOnly(num_maps=1, root="start_end")
+    net = make_net("attn_only", num_maps=1, root="start_end")
     _set(net.weight, [1.0, 0.5])
     assert not list(net.root.parameters())
     assert net(batch)[0, :, 0].tolist() == [1.0 * (10 * d) + 0.5 * (10 * d + 4) for d in (1, 2, 3)]
@@ -51,7 +52,7 @@ def test_start_end_root_is_the_old_form():
 def test_root_feature_of_a_token_the_layout_lacks_is_zero():
     layout = Layout(False, False)
     batch = collate([item(where_from(2, layout=layout), [0, 1], layout=layout)])
-    net = AttnOnly(num_maps=1)
+    net = make_net("attn_only", num_maps=1)
     _set(net.weight, [1.0, 1.0])
     assert net(batch)[0, :, 0].tolist() == [0.0, 0.0]
 
@@ -61,7 +62,7 @@ def test_attn_plus_glove_matches_its_formula():
     maps = torch.rand(2, 6, 6, generator=gen)
     vectors = torch.randn(4, 3, generator=gen)
     batch = collate([item(maps / maps.sum(-1, keepdim=True), [0, 1, 2, 3], vectors=vectors)])
-    net = AttnPlusGlove(num_maps=2, vector_dim=3)
+    net = make_net("attn_plus_glove", num_maps=2, vector_dim=3)
     scores = net(batch)[0]
     W = torch.cat([net.cand.weight, net.query.weight], 1)  # (M, 2D): the released dense over [v_c ; v_q]
     for q in range(4):
@@ -88,35 +89,35 @@ def test_pair_weighted_sum_matches_autograd_on_the_whole_batch():
 
 def test_released_init_is_glorot_uniform():
     torch.manual_seed(0)
-    net = AttnOnly(num_maps=144)
+    net = make_net("attn_only", num_maps=144)
     bound = math.sqrt(6 / 576)  # a 1-D [288] variable: fan_in = fan_out = 288
     assert net.weight.abs().max() <= bound and net.weight.abs().max() > 0.9 * bound
     assert 0 < abs(net.root.start) <= math.sqrt(3) and 0 < abs(net.root.end) <= math.sqrt(3)
-    glove = AttnPlusGlove(num_maps=144, vector_dim=50)
+    glove = make_net("attn_plus_glove", num_maps=144, vector_dim=50)
     bound = math.sqrt(6 / (100 + 288))  # the (2D -> 288) dense
     for w in (glove.cand.weight, glove.query.weight):
         assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
     assert not glove.query.bias.any()
-    mlp = DistancesPlusGlove(vector_dim=50)
+    mlp = make_net("distances_plus_glove", vector_dim=50)
     bound = math.sqrt(6 / (8 + 100 + 256))
     assert mlp.dist_in.weight.abs().max() <= bound and not mlp.query_in.bias.any()
     assert mlp.out.weight.abs().max() <= math.sqrt(6 / 257)
 
 
 def test_zeros_and_pytorch_init():
-    assert not any(p.any() for p in AttnOnly(num_maps=4, init="zeros").parameters())
+    assert not any(p.any() for p in make_net("attn_only", num_maps=4, init="zeros").parameters())
     # with zero map weights and zero ROOT scalars the ROOT path has no gradient: a saddle
-    net = AttnOnly(num_maps=1, init="zeros")
+    net = make_net("attn_only", num_maps=1, init="zeros")
     batch = collate([item(where_from(3) / 50, [0, 0, 0])])
     F.cross_entropy(net(batch)[0], torch.zeros(3, dtype=torch.long)).backward()
     assert net.root.start.grad == 0 and net.root.end.grad == 0 and net.weight.grad.any()
     torch.manual_seed(0)
-    old = AttnOnly(num_maps=4, init="pytorch")
+    old = make_net("attn_only", num_maps=4, init="pytorch")
     assert not old.weight.any()  # the old AttnOnly started at zero
-    glove = AttnPlusGlove(num_maps=4, vector_dim=50, init="pytorch")
+    glove = make_net("attn_plus_glove", num_maps=4, vector_dim=50, init="pytorch")
     assert glove.cand.weight.abs().max() <= 1 / math.sqrt(50)  # nn.Linear's kaiming-uniform
     with pytest.raises(ValueError):
-        AttnOnly(num_maps=4, init="xavier")
+        make_net("attn_only", num_maps=4, init="xavier")
 
 
 def _released_make_distance_features(seq_len: int) -> np.ndarray:
@@ -170,7 +171,7 @@ def test_distances_plus_glove_learns_fixed_offsets(features):
     batch = collate([item(None, list(range(n)), vectors=np.random.default_rng(n).normal(size=(n, 2)))
                      for n in (3, 5, 6)])
     torch.manual_seed(0)
-    net = DistancesPlusGlove(vector_dim=2, hidden_dim=16, features=features, max_distance=3)
+    net = make_net("distances_plus_glove", vector_dim=2, hidden_dim=16, features=features, max_distance=3)
     optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
     mask = batch.query_mask
     gold = batch.gold_index

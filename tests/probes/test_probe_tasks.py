@@ -14,7 +14,7 @@ def test_dependency_task():
     assert example.spans == [(0,), (1,), (2,), (3,)] and example.gold == [(3,), (3,), (0,), (3,)]
     assert example.labels == ["nsubj", "aux", "root", "punct"]
     assert example.scored.tolist() == [True, True, True, False]
-    assert DependencyTask(label_level="full").example(sentence).labels[0] == "nsubj:pass"
+    assert DependencyTask(label_level="exact").example(sentence).labels[0] == "nsubj:pass"
     assert (DependencyTask.metric, DependencyTask.labeled_metric, DependencyTask.root) == ("uas", "las", True)
     with pytest.raises(ValueError, match="gold trees"):
         DependencyTask().example(Sentence(words=["a"], sent_id="s2"))
