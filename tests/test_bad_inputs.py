@@ -273,5 +273,5 @@ def test_bad_on_error_and_empty_triplet_file(tmp_path):
     path.write_text("\n")
     with pytest.raises(TreebankError, match=r"t\.txt:1: file holds no sentences"):
         read_triplets(path)
-    with pytest.raises(ValueError, match="on_error must be 'error' or 'skip'"):
+    with pytest.raises(ValueError, match="on_error must be one of \('error', 'skip'\)"):
         read_triplets(path, on_error="ignore")
