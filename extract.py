@@ -4,11 +4,14 @@ import hydra
 from omegaconf import DictConfig
 
 import probing  # noqa: F401  (registers the config resolvers)
-from probing.attention.store import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="extract")
 def main(cfg: DictConfig) -> None:
+    # imported here, not above: a multirun's launcher (hydra/launcher=slurm) only composes and submits,
+    # and torch would cost it seconds per sweep
+    from probing.attention.store import run
+
     run(cfg)
 
 

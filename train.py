@@ -4,11 +4,14 @@ import hydra
 from omegaconf import DictConfig
 
 import probing  # noqa: F401  (registers the config resolvers)
-from probing.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    # imported here, not above: a multirun's launcher (hydra/launcher=slurm) only composes and submits,
+    # and torch and Lightning would cost it seconds per sweep
+    from probing.training import train
+
     metrics = train(cfg)
     # a sweeper optimises what main returns
     return metrics.get(cfg.get("optimized_metric"))
