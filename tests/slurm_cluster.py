@@ -28,11 +28,16 @@ class ClusterError(RuntimeError):
     pass
 
 
+def which(name: str) -> str | None:
+    # Debian puts the daemons in /usr/sbin, which not every PATH has
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
 def unavailable() -> str | None:
     """Why no cluster can be started here (None: it can)."""
     if os.geteuid() != 0:
         return "not root: slurmd must run as root to start jobs (run the tests as root after `make slurm`)"
-    missing = [b for b in DAEMONS + CLIENTS if shutil.which(b) is None]
+    missing = [b for b in DAEMONS + CLIENTS if which(b) is None]
     if missing:
         return f"{', '.join(missing)} not installed (`make slurm` installs Debian's slurm-wlm and munge)"
     return None
@@ -66,7 +71,7 @@ class SlurmCluster:
 
     def start(self, name: str, *args: str) -> None:
         with open(self.dir / f"{name}.out", "ab") as out:
-            self.procs[name] = subprocess.Popen([name, *args], stdout=out, stderr=subprocess.STDOUT,
+            self.procs[name] = subprocess.Popen([which(name), *args], stdout=out, stderr=subprocess.STDOUT,
                                                 env=self.env, start_new_session=True)
 
     def wait_for(self, what: str, ready, timeout: float) -> None:
