@@ -105,11 +105,11 @@ def metrics(run: Path) -> dict[str, float]:
 
 def test_a_shard_sweep_on_slurm_merges_into_the_single_process_cache(cluster, tmp_path):
     sharded = tmp_path / "sharded"
-    sweep = Multirun(cluster, "extract.py", [*EXTRACT, "shard=0,1", "num_shards=2", f"paths.attention_cache={sharded}"],
-                     tmp_path)
+    on_slurm = Multirun(cluster, "extract.py",
+                        [*EXTRACT, "shard=0,1", "num_shards=2", f"paths.attention_cache={sharded}"], tmp_path)
     single = AttentionCache(st.run(compose_cfg("extract", [*TINY, *EXTRACT, f"paths.attention_cache={tmp_path / 'single'}"],
                                                tmp_path))["cache_dir"])
-    sweep = sweep.wait()
+    sweep = on_slurm.wait()
     (array,) = {job.split("_")[0] for job in job_ids(sweep)}
     assert job_ids(sweep) == [f"{array}_0", f"{array}_1"]  # one array job, a task per shard
     summaries = [json.loads((sweep / str(i) / "extraction.json").read_text()) for i in (0, 1)]
@@ -136,9 +136,9 @@ def train_here(seed: int, tmp_path: Path) -> Path:
 
 
 def test_a_seed_sweep_on_slurm_gives_the_local_metrics(cluster, tmp_path):
-    sweep = Multirun(cluster, "train.py", [*TRAIN, "seed=0,1"], tmp_path)
+    on_slurm = Multirun(cluster, "train.py", [*TRAIN, "seed=0,1"], tmp_path)
     local = [metrics(train_here(seed, tmp_path)) for seed in (0, 1)]
-    sweep = sweep.wait()
+    sweep = on_slurm.wait()
     assert len(job_ids(sweep)) == 2
     for seed in (0, 1):
         assert f"seed={seed}" in OmegaConf.load(sweep / str(seed) / ".hydra" / "overrides.yaml")
