@@ -6,7 +6,7 @@ export PROBING_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/d
 export WANDB_MODE ?= offline
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup browser train test bench results lint
+.PHONY: setup browser slurm train test bench results lint
 
 setup:
 	bash scripts/setup.sh
@@ -20,8 +20,16 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
 	  echo "chromium not installed: the browser test will be skipped"
 
-test: setup browser
-	$(PY) -m pytest -q $(ARGS)
+# Debian's SLURM and munge for the single-node cluster of tests/test_slurm.py (skipped if absent or not root)
+slurm:
+	@{ command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && (apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null); } || \
+	  echo "slurm-wlm not installed: the SLURM test will be skipped"
+
+# -rs: print why a test was skipped (no chromium, no SLURM, not root)
+test: setup browser slurm
+	$(PY) -m pytest -q -rs $(ARGS)
 
 # every committed result, from nothing (hours on 2 CPU cores); ARGS="--only table3" for one stage
 results: setup

@@ -1,5 +1,6 @@
 """Sharded extraction: shards merge into exactly the single-process cache, through joblib for
-real and through a composed (never submitted) SLURM launcher config."""
+real and through a composed (never submitted) SLURM launcher config with a real cluster's defaults
+(tests/test_slurm.py submits to a local cluster)."""
 
 import subprocess
 import sys
@@ -132,8 +133,9 @@ def test_slurm_launcher_config_submits_one_gpu_job_per_shard(tmp_path, monkeypat
         job_name=launcher.name, partition=launcher.partition, time=launcher.timeout_min, nodes=launcher.nodes,
         ntasks_per_node=launcher.tasks_per_node, cpus_per_task=launcher.cpus_per_task,
         gpus_per_node=launcher.gpus_per_node, mem=f"{launcher.mem_gb}GB", signal_delay_s=launcher.signal_delay_s,
-        array_parallelism=launcher.array_parallelism, map_count=4,
+        array_parallelism=launcher.array_parallelism, map_count=4, setup=list(launcher.setup),
     )
     for line in ("#SBATCH --partition=gpu-a100", "#SBATCH --gpus-per-node=1", "#SBATCH --time=30",
-                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --array=0-3%4"):
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --array=0-3%4",
+                 "export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK"):
         assert line in script, script
