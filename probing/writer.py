@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
 FIGURE_FORMATS = ("png", "svg", "pdf")  # PNG for reports and W&B; SVG and PDF for papers
@@ -105,6 +104,8 @@ class Writer:
     def figure(self, fig, name: str) -> list[Path]:
         """``fig`` (a ``matplotlib.figure.Figure``) as ``name.png``, ``.svg`` and ``.pdf`` (+ a W&B
         Image); returns the three paths, PNG first."""
+        import matplotlib  # only where a figure is written: a job that submits others never needs it
+
         out = self._dir()
         paths = [out / f"{name}.{ext}" for ext in FIGURE_FORMATS]
         # no creation date in SVG/PDF and fixed SVG ids, so an unchanged figure is an unchanged file

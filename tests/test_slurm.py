@@ -2,7 +2,6 @@
 ``make slurm`` installs Debian's packages) runs a 2-shard extraction sweep and a 2-seed training sweep
 through submitit, and each gives exactly what the same runs give locally."""
 
-import json
 import os
 import subprocess
 import sys
@@ -13,11 +12,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from probing.attention import store as st
+from probing import record
 from probing.attention.cache import AttentionCache
-from probing.training import train
 
-from .conftest import ROOT, TINY, compose_cfg
+from .conftest import ROOT, TINY, compose_cfg, extract, run
 from .slurm_cluster import slurm_cluster, unavailable
 
 pytestmark = pytest.mark.slow
@@ -99,23 +97,22 @@ def job_ids(sweep: Path) -> list[str]:
 
 def metrics(run: Path) -> dict[str, float]:
     """A train run's val/ and test/ metrics, from what the run recorded in its directory."""
-    record = json.loads((run / "metrics.json").read_text())
-    return {k: v for k, v in record.items() if k.startswith(("val/", "test/"))}
+    return {k: v for k, v in record.read(run).metrics.items() if k.startswith(("val/", "test/"))}
 
 
 def test_a_shard_sweep_on_slurm_merges_into_the_single_process_cache(cluster, tmp_path):
     sharded = tmp_path / "sharded"
     on_slurm = Multirun(cluster, "extract.py",
                         [*EXTRACT, "shard=0,1", "num_shards=2", f"paths.attention_cache={sharded}"], tmp_path)
-    single = AttentionCache(st.run(compose_cfg("extract", [*TINY, *EXTRACT, f"paths.attention_cache={tmp_path / 'single'}"],
+    single = AttentionCache(extract(compose_cfg("extract", [*TINY, *EXTRACT, f"paths.attention_cache={tmp_path / 'single'}"],
                                                tmp_path))["cache_dir"])
     sweep = on_slurm.wait()
     (array,) = {job.split("_")[0] for job in job_ids(sweep)}
     assert job_ids(sweep) == [f"{array}_0", f"{array}_1"]  # one array job, a task per shard
-    summaries = [json.loads((sweep / str(i) / "extraction.json").read_text()) for i in (0, 1)]
+    summaries = [record.read(sweep / str(i)).summary for i in (0, 1)]
     assert [(s["shard"], s["stored"]) for s in summaries] == [(0, 4), (1, 4)]
     # the merge: `extract.py num_shards=2` without a shard
-    merged = AttentionCache(st.run(compose_cfg("extract", [*TINY, *EXTRACT, "num_shards=2",
+    merged = AttentionCache(extract(compose_cfg("extract", [*TINY, *EXTRACT, "num_shards=2",
                                                            f"paths.attention_cache={sharded}"], tmp_path))["cache_dir"],
                             verify=True)
     assert merged.meta["merged_from_shards"] == 2
@@ -129,7 +126,7 @@ def train_here(seed: int, tmp_path: Path) -> Path:
                       tmp_path / f"local-{seed}")
     threads = torch.get_num_threads()
     try:
-        train(cfg)
+        run(cfg)
     finally:
         torch.set_num_threads(threads)  # threads=1 would hold for the rest of the session
     return Path(cfg.paths.output_dir)
