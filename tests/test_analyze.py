@@ -219,8 +219,21 @@ def test_coref_counts_the_pronoun_of_the_tiny_treebank(compose_tiny, monkeypatch
     # mention is headed "it".
     use_maps(monkeypatch, five_back_rule)
     summary = analyze(tiny(compose_tiny, "coref_heads"))
+    # "it" is a pronoun; with no earlier "it" the strict reading counts it wrong, the fallback one
+    # takes the nearest mention, "the dog", which is right
+    # (no proper or nominal mention is scored: their accuracies are 0 of 0, written 0.0)
+    both = {"same_head_accuracy_none": 0.0, "same_head_accuracy_none_pronoun": 0.0,
+            "same_head_accuracy_none_proper": 0.0, "same_head_accuracy_none_nominal": 0.0,
+            "same_head_accuracy_nearest": 1.0, "same_head_accuracy_nearest_pronoun": 1.0,
+            "same_head_accuracy_nearest_proper": 0.0, "same_head_accuracy_nearest_nominal": 0.0}
     assert summary == {"chunks": 3, "chunks_skipped": 0, "mentions_scored": 1, "best_head": "1-2",
-                       "best_accuracy": 1.0, "nearest_accuracy": 1.0, "same_head_accuracy": 0.0}
+                       "best_accuracy": 1.0, "nearest_accuracy": 1.0, "same_head_fallback": "none",
+                       "same_head_accuracy": 0.0, **both}
+    fallback = analyze(tiny(compose_tiny, "coref_heads", "analysis.same_head_fallback=nearest"))
+    assert fallback["same_head_accuracy"] == 1.0 and fallback["same_head_fallback"] == "nearest"
+    assert {k: v for k, v in fallback.items() if k.startswith("same_head_accuracy_")} == both
+    with pytest.raises(Exception, match="same_head_fallback must be one of"):
+        analyze(tiny(compose_tiny, "coref_heads", "analysis.same_head_fallback=closest"))
 
 
 def test_coref_without_entity_annotation_says_what_to_do(compose_tiny):

@@ -9,6 +9,8 @@
 - ``view``: Fig. 5-style drawings, heatmaps and a self-contained HTML viewer.
 - ``gradient``: Fig. 3, the LM-loss gradient through attention to the special tokens (MLM or causal).
 - ``aspect_opinion``: aspect -> opinion heads on SemEval-2014 restaurant triplets.
+- ``sink_metric``: Gu et al. (ICLR 2025)'s attention-sink share over 64-piece inputs, beside theirs.
+- ``segment_pairs``: §3's [SEP] statistics on the paper's ``[CLS] A [SEP] B [SEP]`` inputs.
 - ``families``: the paper's claims, model family by model family, in one page.
 - ``report``: every job of ``conf/analysis/`` into one report.
 

@@ -16,7 +16,12 @@ Rules:
   tokens and itself) to the head word of any antecedent.
 - Mention type from the head word's UPOS: PRON -> pronoun, PROPN -> proper, else nominal.
 - Baselines: the nearest preceding mention (any entity), and the nearest preceding mention whose
-  head word matches m's head word lowercased (none -> wrong); right when it corefers.
+  head word matches m's head word lowercased; right when it corefers. When no earlier mention
+  shares the head word, the paper does not say what the baseline picks (§4.3: "Picking the
+  nearest other mention with the same head word as the current mention"; the released code has
+  no coreference part), so both readings are counted in one pass: ``none`` (strict: counted
+  wrong) and ``nearest`` (falls back to the nearest mention). ``CorefJob.same_head_fallback``
+  names the one reported as ``same_head_accuracy``; ``none`` by default, a choice.
 - GUM link types (coref, ana, appos, pred, ...) are not filtered: one entity id = one entity.
 """
 
@@ -38,6 +43,9 @@ from probing.data.sentence import Sentence
 
 TYPES = ("all", "pronoun", "proper", "nominal")
 TYPE_COLUMNS = {"all": "All", "pronoun": "Pronoun", "proper": "Proper", "nominal": "Nominal"}
+FALLBACKS = ("none", "nearest")  # what the same-head-word baseline picks when no head word matches
+SAME_HEAD_ROWS = {"none": "nearest with same head word (none: wrong)",
+                  "nearest": "nearest with same head word, else nearest mention"}
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,9 @@ def document_chunks(sentences: Iterable, max_words: int) -> Iterator[list]:
 
 @dataclass
 class CorefResult:
-    """Accuracies per mention type (``TYPES`` order): heads (4, K) and the two baselines."""
+    """Accuracies per mention type (``TYPES`` order): heads (4, K) and the baselines, the
+    same-head-word one under both readings (``same_head``: none -> wrong; ``same_head_nearest``:
+    none -> the nearest mention)."""
 
     counts: np.ndarray  # (4,)
     head_accuracy: np.ndarray  # (4, K)
@@ -160,6 +170,12 @@ class CorefResult:
     same_head: np.ndarray  # (4,)
     num_heads: int
     table: list[dict] = field(default_factory=list)
+    same_head_nearest: np.ndarray | None = None  # (4,)
+
+    def same_head_under(self, fallback: str) -> np.ndarray:
+        """(4,) the same-head-word baseline under ``fallback`` (one of ``FALLBACKS``)."""
+        check_fallback(fallback)
+        return self.same_head if fallback == "none" else self.same_head_nearest
 
     @property
     def best_head(self) -> str:
@@ -175,6 +191,7 @@ class CorefAccumulator:
         self.heads = np.zeros((len(TYPES), num_heads_total))
         self.nearest = np.zeros(len(TYPES))
         self.same_head = np.zeros(len(TYPES))
+        self.same_head_nearest = np.zeros(len(TYPES))
 
     def update(self, maps, sentences: Sequence) -> None:
         """Add one chunk. If ``maps`` covers fewer words than the sentences (the caller cut the
@@ -207,11 +224,13 @@ class CorefAccumulator:
             kinds = [0, TYPES.index(mention_type(upos[m.head]))]
             hit = np.isin(pred[:, j], [p.head for p in ants])
             same = [p for p in before if words[p.head] == words[m.head]]
+            nearest = before[-1].corefers(m)
             for t_i in kinds:
                 self.n[t_i] += 1
                 self.heads[t_i] += hit
-                self.nearest[t_i] += before[-1].corefers(m)
+                self.nearest[t_i] += nearest
                 self.same_head[t_i] += bool(same) and same[-1].corefers(m)
+                self.same_head_nearest[t_i] += same[-1].corefers(m) if same else nearest
 
     def result(self) -> CorefResult:
         n = np.maximum(self.n, 1)
@@ -221,11 +240,13 @@ class CorefAccumulator:
             self.nearest / n,
             self.same_head / n,
             self.num_heads,
+            same_head_nearest=self.same_head_nearest / n,
         )
         best = int(np.argmax(res.head_accuracy[0]))
         rows = {
             "nearest mention": res.nearest,
-            "nearest with same head word": res.same_head,
+            SAME_HEAD_ROWS["none"]: res.same_head,
+            SAME_HEAD_ROWS["nearest"]: res.same_head_nearest,
             f"head {head_name(best, self.num_heads)}": res.head_accuracy[:, best],
         }
         for model, acc in rows.items():
@@ -243,13 +264,19 @@ def coref_accuracies(
 ) -> CorefResult:
     """Table 2 over ``(maps (K, T, T), list_of_sentences_in_chunk)`` pairs (module rules).
 
-    ``result.table`` rows: nearest mention, nearest with same head word, the best head (by All),
-    and the mention counts; columns All / Pronoun / Proper / Nominal.
+    ``result.table`` rows: nearest mention, nearest with same head word under both readings (none
+    -> wrong; none -> the nearest mention), the best head (by All), and the mention counts; columns
+    All / Pronoun / Proper / Nominal.
     """
     acc = CorefAccumulator(num_heads_total, num_heads, layout)
     for maps, sentences in chunk_pairs:
         acc.update(maps, sentences)
     return acc.result()
+
+
+def check_fallback(fallback: str) -> None:
+    if fallback not in FALLBACKS:
+        raise ValueError(f"same_head_fallback must be one of {FALLBACKS}, not {fallback!r}")
 
 
 def join_chunk(chunk: list[Sentence]) -> Sentence:
@@ -271,6 +298,12 @@ class CorefJob:
     tiny_overrides: ClassVar[list[str]] = ["split=train", "data@analysis.corpus=tiny"]
     max_words: int
     corpus: Corpus | None  # conf/analysis/coref_heads.yaml binds GUM; null: the run's data
+    # the same-head-word baseline when no earlier mention shares the head word: "none" counts it
+    # wrong, "nearest" falls back to the nearest mention; both are always computed and shown
+    same_head_fallback: str
+
+    def __post_init__(self):
+        check_fallback(self.same_head_fallback)
 
     def run(self, ctx: Context) -> Section:
         corpus = self.corpus or ctx.corpus
@@ -296,9 +329,16 @@ class CorefJob:
         text = ctx.writer.table("coref_heads", rows, digits=1)
         summary = {"chunks": num_chunks, "chunks_skipped": skipped, "mentions_scored": int(res.counts[0]),
                    "best_head": res.best_head, "best_accuracy": float(res.head_accuracy[0].max()),
-                   "nearest_accuracy": float(res.nearest[0]), "same_head_accuracy": float(res.same_head[0])}
+                   "nearest_accuracy": float(res.nearest[0]), "same_head_fallback": self.same_head_fallback,
+                   "same_head_accuracy": float(res.same_head_under(self.same_head_fallback)[0])}
+        for fallback in FALLBACKS:
+            reading = res.same_head_under(fallback)
+            summary[f"same_head_accuracy_{fallback}"] = float(reading[0])
+            summary.update({f"same_head_accuracy_{fallback}_{t}": float(a) for t, a in zip(TYPES[1:], reading[1:])})
         md = (f"Documents cut into chunks of whole sentences, at most {self.max_words} "
               f"words ({num_chunks} chunks, {skipped} over the model's length skipped). A mention's head "
-              "word is the first word of its span whose gold head lies outside the span. Accuracy in %; the paper's "
-              f"rows are CoNLL-2012.\n\n{text}")
+              "word is the first word of its span whose gold head lies outside the span. The same-head-word "
+              "baseline is shown under both readings of the paper (no earlier mention with the head word: wrong, "
+              f"or the nearest mention); `same_head_fallback={self.same_head_fallback}` is the one the summary "
+              f"reports. Accuracy in %; the paper's rows are CoNLL-2012.\n\n{text}")
         return Section("Coreference heads (§5, Table 2)", md, [], summary, corpus=corpus)

@@ -44,3 +44,9 @@ SURFACE_FINDINGS = (
     "[CLS] and the last layers to . and ,; [SEP] rows put over 90% on [SEP]; the MLM gradient "
     "through attention to [SEP] is very small from layer 5 on; last-layer [CLS] entropy 3.89 nats."
 )
+
+# Gu et al. (ICLR 2025), "When Attention Sink Emerges in Language Models: An Empirical View":
+# Sink_1^eps, the % of (layer, head) pairs whose attention to the first token, averaged over the
+# query positions, exceeds eps = 0.3, over inputs of T = 64 tokens (their eval_sink_open_source.py)
+SINK_METRIC_SETUP = "Gu et al. (ICLR 2025), causal LMs on 64-token natural-text inputs, ε = 0.3"
+SINK_METRIC = {"GPT2-XL": 77.0, "LLaMA2-7B": 92.5, "Mistral-7B": 97.5, "LLaMA3-8B": 99.0}

@@ -89,7 +89,7 @@ def test_pronoun_attending_to_antecedent():
     assert res.best_head == "1-1"
     # nearest preceding mention is "the dog" (wrong); no earlier mention headed "she"
     assert res.nearest[0] == 0.0 and res.same_head[0] == 0.0
-    assert res.table[2]["model"] == "head 1-1" and res.table[2]["Pronoun"] == 1.0
+    assert res.table[3]["model"] == "head 1-1" and res.table[3]["Pronoun"] == 1.0
 
 
 @pytest.mark.parametrize("layout", [Layout(True, True), Layout(True, False), Layout(False, True),
@@ -153,3 +153,38 @@ def test_document_chunks():
     chunks = list(document_chunks(iter(sents), max_words=7))
     assert [[len(x) for x in c] for c in chunks] == [[3, 4], [2], [1], [10], [1]]
     assert all(len({x.doc_id for x in c}) == 1 for c in chunks)
+
+
+# John met Mary . She waved . John smiled . He left . The woman waved .
+# words: John0 met1 Mary2 .3 | She4 waved5 .6 | John7 smiled8 .9 | He10 left11 .12 | The13 woman14 waved15 .16
+# entities: 1 = Mary, She, The woman; 2 = John, John, He
+FALLBACK_DOC = [
+    sent(["John", "met", "Mary", "."], [2, 0, 2, 2], ["PROPN", "VERB", "PROPN", "PUNCT"],
+         ["(2-person-x)", None, "(1-person-x)", None]),
+    sent(["She", "waved", "."], [2, 0, 2], ["PRON", "VERB", "PUNCT"], ["(1-person-x)", None, None]),
+    sent(["John", "smiled", "."], [2, 0, 2], ["PROPN", "VERB", "PUNCT"], ["(2-person-x)", None, None]),
+    sent(["He", "left", "."], [2, 0, 2], ["PRON", "VERB", "PUNCT"], ["(2-person-x)", None, None]),
+    sent(["The", "woman", "waved", "."], [2, 3, 0, 3], ["DET", "NOUN", "VERB", "PUNCT"],
+         ["(1-person-x", "1)", None, None]),
+]
+
+
+def test_same_head_baseline_under_both_readings():
+    # scored mentions (an earlier mention of the same entity exists), with the mention just before
+    # each and the latest earlier one with the same head word:
+    #   She (pronoun):      nearest Mary (right);   same head "she": none
+    #   John7 (proper):     nearest She (wrong);    same head John0 (right)
+    #   He (pronoun):       nearest John7 (right);  same head "he": none
+    #   The woman (nominal): nearest He (wrong);    same head "woman": none
+    res = coref_accuracies([(chunk_maps(17, [{}]), FALLBACK_DOC)], 1, num_heads=1)
+    assert res.counts.tolist() == [4, 2, 1, 1]  # all, pronoun, proper, nominal
+    np.testing.assert_allclose(res.nearest, [2 / 4, 2 / 2, 0 / 1, 0 / 1])
+    # none -> wrong: only John7 is right
+    np.testing.assert_allclose(res.same_head_under("none"), [1 / 4, 0 / 2, 1 / 1, 0 / 1])
+    # none -> the nearest mention: She (Mary) and He (John7) become right; The woman (He) stays wrong
+    np.testing.assert_allclose(res.same_head_under("nearest"), [3 / 4, 2 / 2, 1 / 1, 0 / 1])
+    rows = {r["model"]: r["All"] for r in res.table}
+    assert rows["nearest with same head word (none: wrong)"] == 0.25
+    assert rows["nearest with same head word, else nearest mention"] == 0.75
+    with pytest.raises(ValueError, match="same_head_fallback must be one of"):
+        res.same_head_under("closest")
