@@ -42,6 +42,11 @@ def run(cfg, **kwargs):
     return runner.run(cfg, inv if composed is cfg else None, **kwargs)
 
 
+def analyze(cfg) -> dict:
+    """``analyze.py``'s job summary (its record's)."""
+    return run(cfg).summary
+
+
 def extract(cfg) -> dict:
     """``extract.py``'s summary of the cache it filled (its record's)."""
     return run(cfg).summary

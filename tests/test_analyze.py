@@ -17,15 +17,10 @@ from probing import record
 from probing.analysis.base import Context, job_classes
 from probing.attention.layout import Layout
 
-from .conftest import run
+from .conftest import analyze, run
 
 JOBS = job_classes()
 BOTH, NONE = Layout(True, True), Layout(False, False)
-
-
-def analyze(cfg) -> dict:
-    """The job's summary, from the record the runner left."""
-    return run(cfg).summary
 
 
 def tiny(compose_tiny, job, *overrides):

@@ -4,7 +4,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from probing.analysis_run import analyze
 
 from probing.analysis.segment_pairs import (
     PairPositions,
@@ -16,6 +15,8 @@ from probing.analysis.segment_pairs import (
 )
 from probing.attention.encoders.tiny import TinyRandom
 from probing.data.sentence import Sentence
+
+from ..conftest import analyze
 
 
 def run_job(cfg):

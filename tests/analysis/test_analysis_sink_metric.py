@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from probing.analysis_run import analyze
 
 from probing.analysis import paper, sink_metric
 from probing.analysis.sink_metric import alpha_first, pack_inputs, sink_stats
 from probing.attention.encoders.tiny import TinyRandom
 from probing.data.sentence import Sentence
+
+from ..conftest import analyze
 
 
 def run_job(cfg):
