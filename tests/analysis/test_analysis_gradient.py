@@ -15,6 +15,8 @@ from probing.analysis.gradient import (
 )
 from probing.attention.encoders import TinyRandom
 
+from ..conftest import model_node
+
 SHORT = ["The", "dog", "barked", "."]
 LONG = ["A", "much", "longer", "sentence", "about", "unbelievably", "complicated", "things", "."]
 SENTENCES = [SHORT, LONG, ["Colorless", "green", "ideas", "sleep", "furiously", "."]]
@@ -22,18 +24,18 @@ SENTENCES = [SHORT, LONG, ["Colorless", "green", "ideas", "sleep", "furiously", 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return TinyRandom(name="tiny_random").load(lm_head=True)
+    return TinyRandom(**model_node("tiny_random")).load(lm_head=True)
 
 
 def test_has_lm_head(tiny):
     _, model = tiny
-    _, bare = TinyRandom(name="tiny_random").load(lm_head=False)
+    _, bare = TinyRandom(**model_node("tiny_random")).load(lm_head=False)
     assert has_lm_head(model) and not has_lm_head(bare)
 
 
 def test_no_head_raises_with_message(tiny):
     tok, _ = tiny
-    _, bare = TinyRandom(name="tiny_random").load(lm_head=False)
+    _, bare = TinyRandom(**model_node("tiny_random")).load(lm_head=False)
     with pytest.raises(NoLMHeadError, match="has no masked-LM head") as info:
         attention_gradient(bare, tok, SENTENCES)
     assert "lm_head=true" in str(info.value) and "no result was written" in str(info.value)

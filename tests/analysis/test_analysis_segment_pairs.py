@@ -16,7 +16,7 @@ from probing.analysis.segment_pairs import (
 from probing.attention.encoders.tiny import TinyRandom
 from probing.data.sentence import Sentence
 
-from ..conftest import analyze
+from ..conftest import analyze, model_node
 
 
 def run_job(cfg):
@@ -86,7 +86,7 @@ def sent(n, doc):
 
 
 def test_document_pairs_split_consecutive_sentences_of_one_document():
-    tok = TinyRandom(name="bert").load_tokenizer()
+    tok = TinyRandom(**model_node("tiny_random")).load_tokenizer()
     sents = [sent(3, "d1"), sent(2, "d1"), sent(4, "d1"), sent(5, "d2"), sent(2, "d3"), sent(2, "d3")]
     pairs = list(document_pairs(sents, tok, budget=6))
     # d1: 3 + 2 + 4 = 9 >= 6 pieces; A = 3 + 2 (5 against 4) is closer to half than A = 3 (3 against

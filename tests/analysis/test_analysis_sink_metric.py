@@ -9,7 +9,7 @@ from probing.analysis.sink_metric import alpha_first, pack_inputs, sink_stats
 from probing.attention.encoders.tiny import TinyRandom
 from probing.data.sentence import Sentence
 
-from ..conftest import analyze
+from ..conftest import analyze, model_node
 
 
 def run_job(cfg):
@@ -77,7 +77,7 @@ def test_bad_shapes_say_what_is_wrong():
 
 
 def test_pack_inputs_fills_exactly_T_pieces_with_the_tokenizers_specials():
-    tok = TinyRandom(name="bert").load_tokenizer()  # MiniLM's WordPiece: "the", "dog" are one piece
+    tok = TinyRandom(**model_node("tiny_random")).load_tokenizer()  # MiniLM's WordPiece: "the", "dog" are one piece
     text = [Sentence(words=w.split(), sent_id=str(i)) for i, w in
             enumerate(["the dog ran", "a cat sat down", "it rained", "we left"])]
     inputs, layout = pack_inputs(tok, text, tokens=6)
@@ -92,7 +92,7 @@ def test_pack_inputs_fills_exactly_T_pieces_with_the_tokenizers_specials():
 
 
 def test_pack_inputs_of_a_bos_model():
-    tok = TinyRandom(name="gemma", architecture="gemma3", add_bos=True).load_tokenizer()
+    tok = TinyRandom(**model_node("tiny_gemma3")).load_tokenizer()
     inputs, layout = pack_inputs(tok, [Sentence(words=["abc", "de"], sent_id="x")], tokens=5, add_bos=True)
     # byte-level: one piece per character, the space on the next word; <bos> first
     assert (layout.start, layout.end) == (True, False)

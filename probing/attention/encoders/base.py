@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from probing.attention.layout import Layout
-from probing.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +25,7 @@ class EncoderUnavailableError(RuntimeError):
     """A model's package, files or hub access is missing, or its weights fail their checksum."""
 
 
-def verify_sha256(path: Path, expected: str, what: str) -> None:
-    got = sha256_file(path)
-    if got != expected:
-        raise EncoderUnavailableError(f"{what}: {path} has sha256 {got}, expected {expected}; reinstall the package")
-
-
-@dataclass
+@dataclass(kw_only=True)
 class EncoderSpec:
     """An encoder and what the pipeline needs to know about it.
 
@@ -46,13 +38,13 @@ class EncoderSpec:
     """
 
     name: str
-    family: str = "encoder"
-    objective: str = ""
-    description: str = ""
-    lm_head: bool = False
-    add_bos: bool | None = None
-    random_init: bool = False
-    seed: int = 0
+    family: str
+    objective: str
+    description: str
+    lm_head: bool
+    add_bos: bool | None
+    random_init: bool
+    seed: int
 
     def __post_init__(self):
         if self.family not in FAMILIES:

