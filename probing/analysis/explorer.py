@@ -15,8 +15,15 @@ the Table 1/2 rows; a thumbnail per head; several models side by side; SVG/PNG e
 computed in the page that a table reports: the statistics come from the science code, over the
 whole split, and the page only shows them.
 
-Sizes: the sample's maps are rounded to multiples of 1/255 (uint8), gzipped and base64-encoded;
-the page unpacks them with the browser's own ``DecompressionStream``. Scripts and styles are ours,
+Several models on one page (the families run):
+
+    job = ExplorerJob(num_sentences=50)            # or instantiate(cfg.analysis) of analysis=explorer
+    pages = [job.collect(ctx_of(model)) for model in models]   # each model's own Context
+    write_explorer(pages, "explorer", writer=ctx.writer)        # or a path
+
+Sizes: the sample's maps are stored one byte per weight in steps of 1/255, or coarser steps
+(1/127 ... 1/15) until the page fits ``max_bytes`` (5 MB), gzipped and base64-encoded; the page
+says which steps, and unpacks the maps with the browser's own ``DecompressionStream``. Scripts and styles are ours,
 inline (``explorer_assets/``), and a Content-Security-Policy forbids every network request.
 """
 

@@ -160,7 +160,7 @@
           typeof v === "number" ? fmt(v) : v || "n/a"}`);
         if (m === S.m && S.heads.includes(k)) {
           cell.classList.add("selected");
-          cell.setAttribute("stroke", headColour(k));
+          cell.style.stroke = headColour(k);  // inline: the stylesheet's white outline would win over an attribute
         }
         cell.addEventListener("click", (ev) => {
           if (m !== S.m) { S.m = m; S.heads = []; clampSentence(); }
@@ -647,7 +647,12 @@
     document.body.dataset.rendered = `${S.m}|${S.q}|${S.stat}|${S.heads.join(",")}|${S.sent}|${S.rel}`;
   }
   function wire() {
-    $("model").addEventListener("change", (e) => { S.m = Number(e.target.value); S.heads = []; render(); });
+    $("model").addEventListener("change", (e) => {
+      S.m = Number(e.target.value);
+      S.heads = [];
+      bestHeadOf(S.rel, false);  // the same relation's best head in this model, if it has the row
+      render();
+    });
     $("quantity").addEventListener("change", (e) => { S.q = e.target.value; render(); });
     $("stat").addEventListener("change", (e) => { S.stat = e.target.value; render(); });
     $("relation").addEventListener("change", (e) => chooseRelation(e.target.value, false));
