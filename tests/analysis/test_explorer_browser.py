@@ -80,6 +80,15 @@ def test_clicking_a_head_cell_changes_the_arcs(page, hand):
     assert len({a[4] for a in drawn}) == 2
     assert {tuple(a[:4]) for a in drawn if a[0] == "1-2"} == expected_arcs(maps[1], "1-2")
     assert page.evaluate("explorer.state.heads") == [3, 1]
+    # each selected cell is outlined in its arcs' colour
+    outlines = page.evaluate("[...document.querySelectorAll('#headmap rect.cell.selected')].map("
+                             "e => [e.dataset.layer + '-' + e.dataset.head, getComputedStyle(e).stroke])")
+    colour = {a[0]: a[4] for a in drawn}
+
+    def rgb(hex_colour):
+        return "rgb({}, {}, {})".format(*(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)))
+
+    assert sorted(outlines) == sorted([name, rgb(colour[name])] for name in ("1-2", "2-2"))
 
 
 def test_another_statistic_recolours_the_grid(page, hand):
