@@ -14,11 +14,12 @@ setup:
 train: setup
 	$(PY) train.py probe=attn_plus_glove $(ARGS)
 
-# headless Chromium for the attention-view browser test (Debian's package; skipped if absent)
+# headless Chromium for the explorer's browser tests and screenshots (Debian's package, driven through
+# its DevTools pipe: no driver, no Python package; the tests are skipped if it is absent)
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
-	  echo "chromium not installed: the browser test will be skipped"
+	  echo "chromium not installed: the browser tests will be skipped"
 
 # Debian's SLURM and munge for the single-node cluster of tests/test_slurm.py (skipped if absent or not root)
 slurm:

@@ -1,5 +1,5 @@
-"""The one output writer: tables (CSV + Markdown), figures (PNG + SVG + PDF) and JSON, each also
-logged to a W&B run when one is given. Analysis jobs, ``compare`` and the results scripts all
+"""The one output writer: tables (CSV + Markdown), figures (PNG + SVG + PDF), HTML pages and JSON,
+each also logged to a W&B run when one is given. Analysis jobs, ``compare`` and the results scripts all
 write through it, so every output of the project has the same formats.
 
 A missing value (``None`` or NaN: a statistic the model's token layout cannot have) is written as
@@ -117,6 +117,17 @@ class Writer:
 
             self.wandb_run.log({name: wandb.Image(str(paths[0]))})
         return paths
+
+    def html(self, name: str, text: str) -> Path:
+        """``name.html`` holding ``text`` (+ a W&B Html ``name``, passed through unchanged)."""
+        path = self._dir() / f"{name}.html"
+        path.write_text(text, encoding="utf-8")
+        if self.wandb_run is not None:
+            import wandb
+
+            # inject=False: W&B would add its own stylesheet, fetched from the network
+            self.wandb_run.log({name: wandb.Html(str(path), inject=False)})
+        return path
 
     def json(self, name: str, obj: dict) -> Path:
         """``name.json`` (+ its top-level scalars into the W&B run summary, see :meth:`summary`)."""

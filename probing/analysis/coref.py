@@ -289,6 +289,28 @@ def has_entities(sentences: Iterable[Sentence]) -> bool:
     return any(m and "Entity" in m for s in sentences for m in (s.misc or []))
 
 
+def corpus_coref(ctx: Context, corpus: Corpus, split: str, max_words: int) -> tuple[CorefResult, int, int]:
+    """Table 2 on ``corpus`` ``split`` (``"a+b"`` joins splits) read as document chunks of at most
+    ``max_words`` words, with ``ctx``'s model and extraction settings; returns the result, the
+    number of chunks and of chunks over the model's length (skipped)."""
+    acc, num_chunks, skipped = None, 0, 0
+    for part in split.split("+"):
+        sentences = ctx.sentences(part, corpus)
+        if not has_entities(sentences):
+            raise ValueError(f"{corpus.file(part)}: no Entity= coreference annotation in MISC; "
+                             "use a corpus with it (analysis.corpus, default data=ud_gum)")
+        chunks = list(document_chunks(sentences, max_words))
+        units = [join_chunk(c) for c in chunks]
+        store = ctx.unit_attention(corpus, part, units, f"document chunks of at most {max_words} words",
+                                   f"docs{max_words}")
+        if acc is None:
+            acc = CorefAccumulator(store.num_maps, store.num_heads, layout_of(store))
+        for i in store.kept:
+            acc.update(store.maps(i), chunks[i])
+        num_chunks, skipped = num_chunks + len(chunks), skipped + len(store.skipped)
+    return acc.result(), num_chunks, skipped
+
+
 @dataclass(kw_only=True)
 class CorefJob:
     """§5, Table 2: antecedent selection accuracy of every head, over document chunks."""
@@ -307,22 +329,7 @@ class CorefJob:
 
     def run(self, ctx: Context) -> Section:
         corpus = self.corpus or ctx.corpus
-        acc, num_chunks, skipped = None, 0, 0
-        for part in ctx.split.split("+"):
-            sentences = ctx.sentences(part, corpus)
-            if not has_entities(sentences):
-                raise ValueError(f"{corpus.file(part)}: no Entity= coreference annotation in MISC; "
-                                 "use a corpus with it (analysis.corpus, default data=ud_gum)")
-            chunks = list(document_chunks(sentences, self.max_words))
-            units = [join_chunk(c) for c in chunks]
-            store = ctx.unit_attention(corpus, part, units, f"document chunks of at most {self.max_words} words",
-                                       f"docs{self.max_words}")
-            if acc is None:
-                acc = CorefAccumulator(store.num_maps, store.num_heads, layout_of(store))
-            for i in store.kept:
-                acc.update(store.maps(i), chunks[i])
-            num_chunks, skipped = num_chunks + len(chunks), skipped + len(store.skipped)
-        res = acc.result()
+        res, num_chunks, skipped = corpus_coref(ctx, corpus, ctx.split, self.max_words)
         rows = [{k: (round(100 * v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in res.table]
         rows += [{"model": f"paper: {name}", **dict(zip(("All", "Pronoun", "Proper", "Nominal"), vals))}
                  for name, vals in paper.TABLE2.items()]

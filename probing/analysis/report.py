@@ -47,6 +47,13 @@ def markdown_to_html(md: str) -> str:
     return "\n".join(out)
 
 
+def _own_links(rec: RunRecord, out: Path) -> str:
+    """A job's markdown with the links to its own files (by name) made relative to ``out``."""
+    where = rec.dir.relative_to(out)
+    return re.sub(r"\]\(([^)/:]+)\)", lambda m: f"]({where / m.group(1)})" if (rec.dir / m.group(1)).is_file()
+                  else m.group(0), rec.markdown)
+
+
 def write_report(ctx: Context, records: list[RunRecord]) -> tuple[Path, Path]:
     """``report.md`` and a self-contained ``report.html`` (figures inlined) from the jobs' records.
     The run's caveat is stated once, at the top; a section keeps its own where it differs
@@ -57,9 +64,11 @@ def write_report(ctx: Context, records: list[RunRecord]) -> tuple[Path, Path]:
     body = [f"<h1>{html.escape(title)}</h1>", f"<p class=caveat>{_inline(caveat)}</p>"]
     for rec in records:
         own = [f"> {rec.caveat}", ""] if rec.caveat != caveat else []
-        md += [f"## {rec.title}", "", *own, rec.markdown, ""]
+        # a job links its own files by name: from the report they lie in the job's folder
+        text = _own_links(rec, ctx.out)
+        md += [f"## {rec.title}", "", *own, text, ""]
         body += [f"<h2>{html.escape(rec.title)}</h2>", *([f"<p class=caveat>{_inline(rec.caveat)}</p>"] if own else []),
-                 markdown_to_html(rec.markdown)]
+                 markdown_to_html(text)]
         for fig in rec.figures:
             path = rec.dir / fig
             rel = path.relative_to(ctx.out)

@@ -72,6 +72,16 @@ class SyntaxResult:
         return self.accuracy.max(1)
 
 
+@dataclass
+class WordScores:
+    """One sentence's per-word results under the module rules, before they are counted."""
+
+    names: np.ndarray  # (n,) relation name of each word (label_level, label_names applied)
+    correct: np.ndarray  # (2, K, n) bool: word right in each direction (DIRECTIONS) and head
+    reach: np.ndarray  # (2, n) bool: gold head on the side each direction sees (causal bound)
+    base: np.ndarray  # (O, n) bool: right under each offset baseline
+
+
 def _argmax_or_none(scores: np.ndarray, axis: int) -> np.ndarray:
     """Argmax over ``axis``; -2 (matches no word and not ROOT) where nothing there has mass."""
     return np.where(scores.max(axis) > 0, scores.argmax(axis), -2)
@@ -107,10 +117,11 @@ class RelationAccumulator:
         self.base: dict[str, np.ndarray] = {}  # (O,) correct counts
         self.reach: dict[str, np.ndarray] = {}  # (2,) instances whose head lies on that direction's side
 
-    def update(self, maps, sentence) -> None:
-        """Add one parsed sentence; ``maps`` is (K, T, T) with ``T = layout.num_tokens(n)``."""
+    def score(self, maps, sentence) -> WordScores | None:
+        """One parsed sentence's per-word results (None without a parse); ``maps`` is (K, T, T)
+        with ``T = layout.num_tokens(n)``. :meth:`update` counts exactly these."""
         if sentence.heads is None or sentence.rels is None:
-            return
+            return None
         n = len(sentence)
         a = as_maps(maps, n, self.layout, dtype=np.float32)
         if a.shape[0] != self.k:
@@ -148,6 +159,15 @@ class RelationAccumulator:
             base = (target == gold) & (target >= 0)  # before the first word is out, not ROOT
 
         names = np.array([labels.relation_name(r, self.label_level, self.label_names) for r in sentence.rels])
+        return WordScores(names, correct, reach, base)
+
+    def update(self, maps, sentence) -> None:
+        """Add one parsed sentence (a sentence without a parse is passed over)."""
+        scores = self.score(maps, sentence)
+        if scores is None:
+            return
+        names, correct, reach, base = scores.names, scores.correct, scores.reach, scores.base
+        n = len(names)
         for name in (ALL, *np.unique(names)):
             sel = np.ones(n, dtype=bool) if name == ALL else names == name
             if name not in self.n:

@@ -1,4 +1,5 @@
-"""Pictures of single attention maps: Fig. 5-style line drawings, heatmaps, and an HTML viewer.
+"""Pictures of single attention maps: Fig. 5-style line drawings and heatmaps (the interactive view
+is the explorer, :mod:`probing.analysis.explorer`).
 
 ``maps`` is (K, T, T) for one sentence (FROM row i TO column j); ``tokens`` are its T labels, the
 words with whatever special tokens the layout has (:func:`probing.analysis._common.token_labels`).
@@ -8,8 +9,6 @@ Heads are flat indices or ``"layer-head"`` strings (those need ``num_heads``).
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -79,85 +78,6 @@ def draw_heatmap(maps, tokens: Sequence[str], head, *, num_heads: int | None = N
     return fig
 
 
-_SCRIPT = """
-(function () {
-  var data = JSON.parse(document.getElementById("attention-data").textContent);
-  var layer = document.getElementById("layer");
-  var head = document.getElementById("head");
-  var lines = document.getElementById("view").querySelectorAll("line");
-  function draw() {
-    var l = Number(layer.value), h = Number(head.value);
-    var attn = data.attn[(l - 1) * data.num_heads + (h - 1)];
-    for (var n = 0; n < lines.length; n++) {
-      var i = Number(lines[n].getAttribute("data-i"));
-      var j = Number(lines[n].getAttribute("data-j"));
-      lines[n].setAttribute("stroke-opacity", String(attn[i][j]));
-    }
-    document.body.dataset.rendered = l + "-" + h;
-  }
-  layer.addEventListener("change", draw);
-  head.addEventListener("change", draw);
-  draw();
-})();
-"""
-
-
-def _options(count: int) -> str:
-    return "".join(f'<option value="{v}">{v}</option>' for v in range(1, count + 1))
-
-
-def write_attention_html(
-    maps, tokens: Sequence[str], num_layers: int, num_heads: int, path
-) -> None:
-    """One self-contained HTML page (inline JSON and JS, nothing fetched) to browse all heads.
-
-    ``<select id="layer">`` and ``<select id="head">`` pick the head (1-based); ``<svg
-    id="view">`` holds one ``<line data-i data-j>`` per token pair, whose ``stroke-opacity`` is
-    set to the attention (rounded to 3 decimals); after each draw ``body.dataset.rendered`` is
-    ``"L-H"``. Page size grows as K * T^2.
-    """
-    a = np.round(as_maps(maps), 3)
-    k, t, _ = a.shape
-    if k != num_layers * num_heads:
-        raise ValueError(f"maps hold {k} heads, expected {num_layers}x{num_heads}")
-    tokens = _check_tokens(tokens, t)
-    data = {"tokens": tokens, "num_layers": num_layers, "num_heads": num_heads, "attn": a.tolist()}
-    # "<" escaped so no token can close the <script> element early
-    blob = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
-    x_left, x_right, dy, top = 150, 450, 18, 20
-    parts = []
-    for i, tok in enumerate(tokens):
-        y = top + i * dy
-        label = html.escape(tok)
-        parts.append(f'<text x="{x_left - 6}" y="{y + 4}" text-anchor="end">{label}</text>')
-        parts.append(f'<text x="{x_right + 6}" y="{y + 4}">{label}</text>')
-    for i in range(t):
-        for j in range(t):
-            parts.append(
-                f'<line data-i="{i}" data-j="{j}" x1="{x_left}" y1="{top + i * dy}" '
-                f'x2="{x_right}" y2="{top + j * dy}" stroke-opacity="{a[0, i, j]}"/>'
-            )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Attention viewer</title>
-<style>
-body {{ font-family: sans-serif; }}
-line {{ stroke: #1f5fbf; stroke-width: 2; }}
-text {{ font-size: 12px; }}
-</style></head>
-<body>
-<label>Layer <select id="layer">{_options(num_layers)}</select></label>
-<label>Head <select id="head">{_options(num_heads)}</select></label>
-<div><svg id="view" width="{x_right + 160}" height="{top + t * dy}">
-{chr(10).join(parts)}
-</svg></div>
-<script id="attention-data" type="application/json">{blob}</script>
-<script>{_SCRIPT}</script>
-</body></html>
-"""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
-
-
 def pick_heads(maps: np.ndarray, layout: Layout, num_heads: int) -> list[str]:
     """The heads that attend most to the previous token, the next token, the end token (the start
     token where there is no end token; neither: skipped) and the word itself, over the word rows."""
@@ -175,7 +95,7 @@ def pick_heads(maps: np.ndarray, layout: Layout, num_heads: int) -> list[str]:
 
 @dataclass(kw_only=True)
 class AttentionViewJob:
-    """Word-level attention of one sentence: line drawings, heatmaps, one offline HTML viewer."""
+    """Word-level attention of one sentence: line drawings and heatmaps (PNG, SVG, PDF)."""
 
     in_report: ClassVar[bool] = True
     tiny_overrides: ClassVar[list[str]] = []
@@ -201,10 +121,7 @@ class AttentionViewJob:
         figs = [ctx.writer.figure(draw_heads(maps, tokens, heads, num_heads=H), "attention_heads")[0]]
         for h in heads:
             figs.append(ctx.writer.figure(draw_heatmap(maps, tokens, h, num_heads=H), f"attention_heatmap_{h}")[0])
-        html_path = ctx.out / "attention_view.html"
-        ctx.out.mkdir(parents=True, exist_ok=True)
-        write_attention_html(maps, tokens, L, H, html_path)
-        summary = {"sentence": self.sentence, "heads": heads, "html": html_path.name, "layout": layout.describe()}
-        md = (f"\"{self.sentence}\": heads {', '.join(heads)}. Browse every head offline in "
-              f"`{html_path.name}`.")
+        summary = {"sentence": self.sentence, "heads": heads, "layout": layout.describe()}
+        md = (f"\"{self.sentence}\": heads {', '.join(heads)}. Browse every head offline with "
+              "`analysis=explorer`.")
         return Section("Attention view", md, figs, summary)

@@ -79,3 +79,19 @@ def test_start_wandb_starts_an_offline_run(tmp_path):
         wandb.finish()
 
 
+
+
+def test_html_page_written_and_logged_to_wandb(tmp_path):
+    import wandb
+
+    page = "<!DOCTYPE html><html><body><p id=x>ü</p></body></html>"
+    assert Writer(tmp_path / "plain").html("page", page).read_text(encoding="utf-8") == page
+    run = wandb.init(mode="offline", dir=str(tmp_path), project="t")
+    try:
+        path = Writer(tmp_path / "o", run).html("explorer", page)
+    finally:
+        wandb.finish()
+    assert path == tmp_path / "o" / "explorer.html"
+    (logged,) = tmp_path.glob("wandb/offline-run-*/files/media/html/explorer_*.html")
+    # passed through unchanged: no stylesheet injected (it would be fetched from the network)
+    assert logged.read_text(encoding="utf-8") == page
