@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probing import provenance  # noqa: E402
+from probing.attention import build  # noqa: E402
 from probing.attention import extract as ex  # noqa: E402
-from probing.attention import store  # noqa: E402
 from probing.attention.cache import CacheWriter  # noqa: E402
 
 VARIANTS = ("bare_forward", "pipeline", "naive_loop")
@@ -79,7 +79,7 @@ def worker(model: str, variant: str, split: str, limit: int | None, batch_size: 
             ex.cut(plan.tokenizer, sentences, spec.add_bos)
             writer = CacheWriter(Path(tmp) / "c", {"bench": model}, len(sentences), plan.num_layers, plan.num_heads,
                                  plan.layout)
-            store.write_batches(writer, plan, settings, plan.batches)
+            build.write_batches(writer, plan, settings, plan.batches)
             cache = writer.finish(plan.skipped)
             on_disk = sum(f.stat().st_size for f in cache.dir.iterdir())
             result["bytes_per_weight"] = on_disk / (cache.meta["data_bytes"] / 2)

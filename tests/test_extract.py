@@ -5,6 +5,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from probing.attention import build as bd
 from probing.attention import extract as ex
 from probing.attention import store as st
 from probing.attention.cache import AttentionCache
@@ -47,7 +48,7 @@ def test_second_call_is_a_cache_hit_and_a_changed_key_is_a_new_cache(parts, monk
     cfg, encoder, corpus, settings = parts
     root = cfg.paths.attention_cache
     first, _ = st.open_split(encoder, corpus, "train", settings, root)
-    monkeypatch.setattr(st, "build", lambda *a, **k: pytest.fail("re-extracted a cached split"))
+    monkeypatch.setattr(bd, "build", lambda *a, **k: pytest.fail("re-extracted a cached split"))
     again, _ = st.open_split(encoder, corpus, "train", settings, root)
     assert again.dir == first.dir
     monkeypatch.undo()
@@ -73,7 +74,7 @@ def test_overlong_sentences_are_skipped_and_counted_or_refused(parts):
 def test_interrupted_extraction_resumes_without_redoing_stored_sentences(parts, monkeypatch):
     cfg, encoder, corpus, settings = parts
     settings.batch_size, settings.flush_every = 2, 1
-    real = st.CacheWriter.add
+    real = bd.CacheWriter.add
     calls = []
 
     def crash_after_four(self, i, m):
@@ -82,12 +83,12 @@ def test_interrupted_extraction_resumes_without_redoing_stored_sentences(parts, 
         calls.append(i)
         real(self, i, m)
 
-    monkeypatch.setattr(st.CacheWriter, "add", crash_after_four)
+    monkeypatch.setattr(bd.CacheWriter, "add", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
         st.open_split(encoder, corpus, "train", settings, cfg.paths.attention_cache)
     monkeypatch.undo()
     resumed = []
-    monkeypatch.setattr(st.CacheWriter, "add", lambda self, i, m: (resumed.append(i), real(self, i, m)))
+    monkeypatch.setattr(bd.CacheWriter, "add", lambda self, i, m: (resumed.append(i), real(self, i, m)))
     cache, _ = st.open_split(encoder, corpus, "train", settings, cfg.paths.attention_cache)
     assert sorted(resumed) == sorted(set(range(8)) - set(calls)) and len(cache) == 8
     monkeypatch.undo()
@@ -129,8 +130,8 @@ def test_parallel_jobs_missing_the_same_cache_build_it_once(parts, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     cfg, encoder, corpus, settings = parts
-    real, builds = st.build, []
-    monkeypatch.setattr(st, "build", lambda *a, **k: (builds.append(1), real(*a, **k))[1])
+    real, builds = bd.build, []
+    monkeypatch.setattr(bd, "build", lambda *a, **k: (builds.append(1), real(*a, **k))[1])
     with ThreadPoolExecutor(2) as pool:
         got = list(pool.map(lambda _: st.open_split(encoder, corpus, "train", settings, cfg.paths.attention_cache)[0],
                             range(2)))

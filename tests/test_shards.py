@@ -10,6 +10,7 @@ import pytest
 from hydra.utils import instantiate
 
 from probing import record
+from probing.attention import build as bd
 from probing.attention import extract as ex
 from probing.attention import shards
 from probing.attention import store as st
@@ -63,7 +64,7 @@ def test_a_missing_shard_is_named_and_nothing_is_merged(tmp_path):
 def test_train_and_analyze_merge_a_finished_shard_set_instead_of_extracting(tmp_path, single, monkeypatch):
     for s in (0, 1):
         extract(shard_cfg(tmp_path, f"shard={s}", "num_shards=2"))
-    monkeypatch.setattr(st, "build", lambda *a, **k: pytest.fail("extracted although shards were there"))
+    monkeypatch.setattr(bd, "build", lambda *a, **k: pytest.fail("extracted although shards were there"))
     cfg = shard_cfg(tmp_path)
     cache, _ = st.open_split(instantiate(cfg.model), instantiate(cfg.data), "train", instantiate(cfg.extract),
                                 cfg.paths.attention_cache)

@@ -1,12 +1,14 @@
-"""On-disk attention cache: one flat float16 memmap plus an offsets index per key.
+"""On-disk attention cache: one flat float16 file plus an offsets index per key.
 
 Why this format: word-level maps differ in size per sentence, so a flat array with an
-``(offset, T)`` index stores exactly 2 bytes per weight with no padding, opens with
-``np.memmap`` in no time (``AttentionCache.memmap()``) and needs no library beyond numpy (HDF5 would add a dependency and
-its own locking; safetensors wants every tensor named and written in one go, which rules out
-resuming). Rows are appended sentence by sentence, so a killed extraction resumes from the
-last flushed batch. A cache is readable only once ``meta.json`` says ``complete``, and the data
-file's size and checksum are recorded then.
+``(offset, T)`` index stores exactly 2 bytes per weight with no padding, and needs no library
+beyond numpy (HDF5 would add a dependency and its own locking; safetensors wants every tensor
+named and written in one go, which rules out resuming). A sentence's maps are read with one
+``pread`` (:meth:`AttentionCache.maps`), so memory stays flat however much of the corpus a pass
+reads; :meth:`AttentionCache.memmap` gives the whole file as a memmap for access of your own.
+Rows are appended sentence by sentence, so a killed extraction resumes from the last flushed
+batch. A cache is readable only once ``meta.json`` says ``complete``, and the data file's size
+and checksum are recorded then.
 
 Layout of ``<dir>/``::
 
