@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from probing.errors import ProbingError
 from probing.writer import plain
 
 SCHEMA = 1
@@ -32,7 +33,7 @@ LEGACY_PROBE_FILE = "metrics.json"
 KINDS = ("probe", "analysis", "extract")
 
 
-class RecordError(ValueError):
+class RecordError(ProbingError, ValueError):
     """A record that cannot be read: the message names the file and how to regenerate it."""
 
 

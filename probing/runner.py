@@ -24,11 +24,13 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from probing import CONF_DIR, provenance
+from probing.errors import ProbingError
 from probing.record import RecordError, RunRecord, read
 from probing.tracking import finish_wandb, start_wandb
 from probing.writer import Writer, plain
@@ -54,11 +56,18 @@ class Invocation:
 
 
 def main(cfg: DictConfig) -> RunRecord:
-    """Run an entry point's ``@hydra.main`` config."""
+    """Run an entry point's ``@hydra.main`` config. Bad input or a missing resource
+    (:class:`~probing.errors.ProbingError`, or a config value a constructor refuses) ends the
+    process with its one-line message, not a traceback."""
     hc = HydraConfig.get()
     group = Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
     command = " ".join(shlex.quote(a) for a in ["python", Path(sys.argv[0]).name, *hc.overrides.task])
-    return run(cfg, Invocation(dict(hc.runtime.choices), list(hc.overrides.task), group, command))
+    try:
+        return run(cfg, Invocation(dict(hc.runtime.choices), list(hc.overrides.task), group, command))
+    except (ProbingError, InstantiationException) as e:
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def compose(config_name: str, overrides: list[str], output_dir: str | Path,

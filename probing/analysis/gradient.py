@@ -51,13 +51,14 @@ from probing.attention.extract import model_max_length, pad_batch, resolve_devic
 from probing.attention.layout import Layout
 from probing.attention.pieces import cut
 from probing.data.sentence import Sentence
+from probing.errors import ProbingError
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("mlm", "causal")
 GROUPS = ("first", "end", "other")
 
-class NoLMHeadError(RuntimeError):
+class NoLMHeadError(ProbingError, RuntimeError):
     """The model has no LM head (e.g. a bare ``BertModel``), so there is no loss to differentiate."""
 
 def has_lm_head(model) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from probing.attention.layout import Layout
+from probing.errors import ProbingError
 from probing.files import file_digest, key_digest
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ FORMAT_VERSION = 1
 DATA, INDEX, META, PROGRESS, VERIFIED = "attention.f16", "index.npy", "meta.json", "progress.json", "verified.json"
 
 
-class CacheError(RuntimeError):
+class CacheError(ProbingError, RuntimeError):
     """A cache that is incomplete, truncated or altered; it is never read as data."""
 
 

@@ -21,13 +21,14 @@ from probing.attention.pieces import Pieces, cut
 from probing.attention.wordlevel import MODES, merge_batch, merge_matrices
 from probing.batching import fill_batches
 from probing.data.sentence import Sentence
+from probing.errors import ProbingError
 
 log = logging.getLogger(__name__)
 
 QUANTITIES = ("attention", "norm")
 
 
-class ExtractionError(ValueError):
+class ExtractionError(ProbingError, ValueError):
     pass
 
 
@@ -72,10 +73,51 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+# where configs declare their length limit, under their various names
+LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+# models with ALiBi or relative positions (BLOOM, MPT) declare none: read at most this many pieces
+NO_DECLARED_LIMIT = 2048
+
+
 def model_max_length(tokenizer, model) -> int:
+    """The most pieces a sentence may have: the tokenizer's limit, else the config's, else
+    :data:`NO_DECLARED_LIMIT` (a model with no position table has no limit of its own)."""
     limit = tokenizer.model_max_length
-    # tokenizers without a configured limit report a huge sentinel
-    return int(limit) if limit < 100_000 else int(model.config.max_position_embeddings)
+    if limit < 100_000:  # tokenizers without a configured limit report a huge sentinel
+        return int(limit)
+    for key in LENGTH_KEYS:
+        value = getattr(model.config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    log.info("%s declares no length limit (%s): sentences of at most %d pieces are read",
+             type(model).__name__, "/".join(LENGTH_KEYS), NO_DECLARED_LIMIT)
+    return NO_DECLARED_LIMIT
+
+
+def _named(model) -> str:
+    return f"model {type(model).__name__} ({getattr(model.config, 'model_type', '?')})"
+
+
+def no_attention(model) -> ExtractionError:
+    return ExtractionError(f"{_named(model)} returned no attention weights with output_attentions=True (load it "
+                           "with attn_implementation='eager'; some architectures return none even so): it cannot be read")
+
+
+def attention_shape(model, layers: tuple[torch.Tensor, ...], batch: int, pieces: int) -> tuple[int, int]:
+    """``(num_layers, num_heads)`` of what a forward pass returned, checked: every layer must give
+    one ``(batch, H, pieces, pieces)`` map per head, or the model's attention is not the square
+    piece-to-piece kind this pipeline reads (a padded window, a pooled sequence); a one-line
+    error says so."""
+    name = _named(model)
+    if not layers or any(a is None for a in layers):
+        raise no_attention(model)
+    shapes = {tuple(a.shape) for a in layers}
+    heads = {s[1] for s in shapes}
+    if len(heads) != 1 or any(len(s) != 4 or s[0] != batch or s[2:] != (pieces, pieces) for s in shapes):
+        raise ExtractionError(f"{name} returns attention of shape {sorted(shapes)} for {batch} sequence(s) of "
+                              f"{pieces} pieces, not (batch, heads, {pieces}, {pieces}) per layer (padded, windowed "
+                              "or pooled attention); it cannot be read")
+    return len(layers), heads.pop()
 
 
 def length_sorted_batches(lengths: dict[int, int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
@@ -114,7 +156,7 @@ def forward_layers(model, ids: torch.Tensor, mask: torch.Tensor, quantity: str =
     else:
         layers = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
     if not layers or any(a is None for a in layers):
-        raise ExtractionError("the model returned no attention weights: load it with attn_implementation='eager'")
+        raise no_attention(model)
     if quantity == "norm" and renormalize:
         # a padded row is all zeros: it stays zero instead of dividing by nothing
         layers = tuple(a / a.sum(-1, keepdim=True).clamp_min(torch.finfo(a.dtype).tiny) for a in layers)
@@ -169,8 +211,14 @@ def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: E
         log.warning("%s: skipped %d of %d sentences longer than %d pieces", source, len(skipped), len(sentences), limit)
     todo = {i: len(ids) for i, ids in enumerate(pieces.input_ids) if i not in skipped}
     batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
-    cfg = model.config
-    return Plan(tokenizer, model, device, pieces, skipped, batches, cfg.num_hidden_layers, cfg.num_attention_heads)
+    # the shape of what the model returns, read off one short sentence rather than off its config,
+    # whose names for layers and heads differ from one architecture to the next
+    first = pieces.input_ids[batches[0][0]] if batches else [tokenizer.unk_token_id or 0]
+    ids, mask = pad_batch([first], tokenizer.pad_token_id, device)
+    with torch.inference_mode():
+        layers = forward_layers(model, ids, mask, settings.quantity, settings.renormalize)
+    num_layers, num_heads = attention_shape(model, layers, 1, ids.shape[1])
+    return Plan(tokenizer, model, device, pieces, skipped, batches, num_layers, num_heads)
 
 
 def word_maps(plan: Plan, settings: ExtractionSettings, batches: list[list[int]] | None = None

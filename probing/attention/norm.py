@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from probing.errors import ProbingError
+
 # base-model class name -> (layers of the base model, value projection, output projection)
 _ARCHITECTURES: dict[str, tuple[Callable, Callable, Callable]] = {
     "BertModel": (lambda m: m.encoder.layer, lambda l: l.attention.self.value,
@@ -31,7 +33,7 @@ _ARCHITECTURES: dict[str, tuple[Callable, Callable, Callable]] = {
 }
 
 
-class NormUnsupportedError(TypeError):
+class NormUnsupportedError(ProbingError, TypeError):
     """The model's attention layout is not one this module knows how to take apart."""
 
 

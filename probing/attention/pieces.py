@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from probing.attention.layout import Layout
 from probing.data.sentence import Sentence
+from probing.errors import ProbingError
 
 
-class PieceError(ValueError):
+class PieceError(ProbingError, ValueError):
     pass
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from probing.data.conllu_reader import ReadReport, read_conllu
 from probing.data.sentence import Sentence
 from probing.data.text_readers import read_plain_text, read_semeval, read_triplets
+from probing.errors import ProbingError
 from probing.files import sha256_file
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 READERS = {"conllu": read_conllu, "semeval": read_semeval, "text": read_plain_text, "triplets": read_triplets}
 
 
-class DataRootError(FileNotFoundError):
+class DataRootError(ProbingError, FileNotFoundError):
     pass
 
 

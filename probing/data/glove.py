@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from probing.errors import ProbingError
+
 log = logging.getLogger(__name__)
 
 
-class GloveError(ValueError):
+class GloveError(ProbingError, ValueError):
     pass
 
 

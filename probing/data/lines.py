@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from probing.errors import ProbingError
+
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("error", "skip")
 
 
-class TreebankError(ValueError):
+class TreebankError(ProbingError, ValueError):
     """Malformed input; the message names the file, the line and the problem."""
 
 

@@ -14,6 +14,7 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from probing.attention.layout import Layout
+from probing.errors import ProbingError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 FAMILIES = ("encoder", "causal_lm", "vision")
 
 
-class EncoderUnavailableError(RuntimeError):
+class EncoderUnavailableError(ProbingError, RuntimeError):
     """A model's package, files or hub access is missing, or its weights fail their checksum."""
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from probing.errors import ProbingError
 from probing.files import sha256_file
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 MARKER = ".materialized.json"
 
 
-class BundleError(RuntimeError):
+class BundleError(ProbingError, RuntimeError):
     """A bundled model's package is missing, or its files fail their checksum."""
 
 
