@@ -28,9 +28,10 @@ slurm:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null); } || \
 	  echo "slurm-wlm not installed: the SLURM test will be skipped"
 
-# -rs: print why a test was skipped (no chromium, no SLURM, not root)
+# on every core, a test file per worker (a file's fixtures are built once); -rs: why a test was
+# skipped (no chromium, no SLURM, not root); the 15 slowest tests at the end
 test: setup browser slurm
-	$(PY) -m pytest -q -rs $(ARGS)
+	$(PY) -m pytest -q -rs -n auto --dist loadfile --durations=15 $(ARGS)
 
 # every committed result, from nothing (hours on 2 CPU cores); ARGS="--only table3" for one stage
 results: setup

@@ -21,6 +21,31 @@ CONF = str(ROOT / "conf")
 TINY = ["model=tiny_random", "data=tiny"]
 
 
+# what the interpreter and the tools write beside the code, not the tests
+NOT_THE_CHECKOUT = {".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__"}
+
+
+def checkout_files() -> dict[Path, int]:
+    """Every file of the checkout (but the interpreter's and tools' own) with its mtime."""
+    files = {}
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in NOT_THE_CHECKOUT and not d.endswith(".egg-info")]
+        for name in names:
+            path = Path(folder) / name
+            files[path] = path.stat().st_mtime_ns
+    return files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def the_checkout_stays_as_it_was():
+    """A test never writes into the checkout (no cache, no run directory, no result file)."""
+    before = checkout_files()
+    yield
+    after = checkout_files()
+    written = sorted(str(p.relative_to(ROOT)) for p in after.keys() | before.keys() if before.get(p) != after.get(p))
+    assert not written, f"tests wrote into the checkout: {written[:10]}"
+
+
 # what Hydra knew about each composed config (the probe's or job's name), for run() below
 _INVOCATIONS: dict[int, tuple] = {}
 

@@ -71,9 +71,11 @@ def test_real_semeval14_triplet_counts(tmp_path, split, sentences, triplets):
 
 def test_corpus_passes_on_error_to_readers_that_take_it(tmp_path):
     (tmp_path / "t.txt").write_text("Good food .####[([1], [0], 'POS')]\nBad line\n")
-    corpus = Corpus("t", "triplets", {"dev": "t.txt"}, root=str(tmp_path), on_error="skip")
+    corpus = Corpus(name="t", format="triplets", files={"dev": "t.txt"}, root=str(tmp_path), on_error="skip", description="",
+                    task=None, path=None)
     sents, report = corpus.read("dev")
     assert len(sents) == 1 and report.skipped == {"missing ####": 1}
     # readers without on_error still read
-    assert Corpus("p", "text", {"dev": "t.txt"}, root=str(tmp_path), on_error="skip").read("dev")[1].read == 2
+    assert Corpus(name="p", format="text", files={"dev": "t.txt"}, root=str(tmp_path), on_error="skip", description="",
+                  task=None, path=None).read("dev")[1].read == 2
     assert Path(corpus.file("dev")).name == "t.txt"

@@ -16,7 +16,7 @@ from probing.compare import main as compare_main
 from probing.probes.tasks import DependencyTask
 from probing.training import caveat
 
-from .conftest import CONF, ROOT, TINY, run
+from .conftest import CONF, ROOT, TINY, compose_cfg, run
 
 PROBES = sorted(p.stem for p in (Path(CONF) / "probe").glob("*.yaml"))
 ATTENTION_FREE = ["distances_plus_glove", "nearest_opinion", "right_branching"]
@@ -120,12 +120,16 @@ def test_labels_give_las_and_per_relation_rows(compose_tiny):
     assert sum(int(r.split(",")[2]) for r in rows) == 22
 
 
-def test_old_probe_options_still_run(compose_tiny):
+def test_old_probe_options_still_run_and_change_the_run(compose_tiny, tmp_path):
     # this code before issue 10: ROOT from start/end, self masked, zero/nn.Linear init, clipped ReLU distances
     old = ["probe.net.init=pytorch", "probe.mask_self=true", "probe.loss=query_mean", "~logger", "trainer.max_epochs=1"]
-    train_metrics(compose_tiny("train", "probe=attn_plus_glove", "probe.net.root=start_end", *old))
-    train_metrics(compose_tiny("train", "probe=distances_plus_glove", "probe.net.features=clipped",
-                       "probe.net.activation=relu", *old))
+    for probe, own in (("attn_plus_glove", ["probe.net.root=start_end"]),
+                       ("distances_plus_glove", ["probe.net.features=clipped", "probe.net.activation=relu"])):
+        before = run(compose_cfg("train", [*TINY, f"probe={probe}", *own, *old], tmp_path / probe / "old"))
+        now = run(compose_cfg("train", [*TINY, f"probe={probe}", *old[3:]], tmp_path / probe / "new"))
+        assert before.get("probe.loss") == "query_mean" and before.get("probe.mask_self") is True
+        # the options reach the probe: the same seed and data give another loss
+        assert before.metrics["val/loss"] != pytest.approx(now.metrics["val/loss"]), probe
 
 
 def test_random_init_probe_reads_its_own_cache(compose_tiny):

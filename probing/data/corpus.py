@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from probing.data.conllu_reader import ReadReport, read_conllu
@@ -22,7 +22,7 @@ class DataRootError(ProbingError, FileNotFoundError):
     pass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Corpus:
     """One dataset: a reader format and a file per split, relative to ``root``.
 
@@ -35,12 +35,12 @@ class Corpus:
 
     name: str
     format: str
-    files: dict[str, str] = field(default_factory=dict)
-    root: str | None = None
-    on_error: str = "error"
-    path: str | None = None
-    description: str = ""
-    task: object | None = None
+    files: dict[str, str]
+    root: str | None
+    on_error: str
+    description: str
+    task: object | None
+    path: str | None  # one file for every split not in ``files`` (data=conllu data.path=FILE)
 
     def __post_init__(self):
         if self.format not in READERS:

@@ -127,10 +127,10 @@ def test_arcs_figure_draws_one_panel_per_review():
 
 
 def test_job_needs_triplets_and_falls_back_to_its_bound_corpus():
-    ud = Corpus("ud_ewt", "conllu", {"dev": "x"})
-    triplets = Corpus("semeval14_triplets", "triplets", {"dev": "y"})
+    ud = Corpus(name="ud_ewt", format="conllu", files={"dev": "x"}, root=None, on_error="error", description="", task=None, path=None)
+    triplets = Corpus(name="semeval14_triplets", format="triplets", files={"dev": "y"}, root=None, on_error="error", description="", task=None, path=None)
     assert AspectOpinionJob(corpus=triplets, num_examples=0)._corpus(SimpleNamespace(corpus=ud)) is triplets
-    tiny = Corpus("tiny_triplets", "triplets", {"dev": "z"})
+    tiny = Corpus(name="tiny_triplets", format="triplets", files={"dev": "z"}, root=None, on_error="error", description="", task=None, path=None)
     assert AspectOpinionJob(corpus=triplets, num_examples=0)._corpus(SimpleNamespace(corpus=tiny)) is tiny
     with pytest.raises(ValueError, match="data ud_ewt has none. Use data=semeval14_triplets"):
         AspectOpinionJob(corpus=None, num_examples=0)._corpus(SimpleNamespace(corpus=ud))
