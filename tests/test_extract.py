@@ -1,5 +1,7 @@
 """Extraction with the tiny random BERT on the tiny treebank, through the composed configs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -237,3 +239,24 @@ def test_data_conllu_takes_one_file_per_split(compose_tiny, tmp_path):
         "train": ["train"], "dev": ["dev"], "test": ["test"]}
     with pytest.raises(Exception, match=r"give one file for every split \(data.path=FILE\) or one per split"):
         instantiate(compose_tiny("train", "data=conllu").data)
+
+
+def test_bf16_precision_has_its_own_cache_key_and_stays_close_to_fp32(compose_tiny, monkeypatch):
+    cfg = compose_tiny("extract", "split=dev")
+    encoder, corpus, fp32 = instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract)
+    assert fp32.precision == "fp32" and "precision" not in fp32.key()  # fp32 keys are those of before
+    bf16 = dataclasses.replace(fp32, precision="bf16")
+    assert bf16.key()["precision"] == "bf16"
+    # auto: bf16 where the hardware runs bf16 matmuls natively, else fp32 (and then fp32's key)
+    auto = dataclasses.replace(fp32, precision="auto")
+    monkeypatch.setattr(ex, "fast_bf16", lambda device: False)
+    assert auto.compute_dtype() == "fp32" and auto.key() == fp32.key()
+    monkeypatch.setattr(ex, "fast_bf16", lambda device: True)
+    assert auto.compute_dtype() == "bf16" and auto.key() == bf16.key()
+    a, _ = st.open_split(encoder, corpus, "dev", fp32, cfg.paths.attention_cache)
+    b, _ = st.open_split(encoder, corpus, "dev", bf16, cfg.paths.attention_cache)
+    assert a.dir != b.dir
+    for i in a.kept:
+        x, y = a.maps(i).astype(np.float64), b.maps(i).astype(np.float64)
+        np.testing.assert_allclose(y.sum(-1), 1.0, atol=2e-2)  # still a distribution per row
+        assert 0 < np.abs(x - y).max() < 0.05  # bf16 moves the maps, a little

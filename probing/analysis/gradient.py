@@ -374,5 +374,6 @@ class GradientJob:
                    **{f"{g}_by_layer": [float(v) for v in res["mean"][g]] for g in res["groups"]}}
         loss = "masked-LM" if objective == "mlm" else "next-token"
         md = (f"Mean |dL/dα| of the {loss} loss per layer over {res['num_sentences']} sentences "
-              f"of `{ctx.split}` ({skipped_note(res['skipped'])}):\n\n{text}")
+              f"of `{ctx.split}` ({skipped_note(res['skipped'])}); computed in fp32 whatever `extract.precision` "
+              f"says (the gradient is checked against float64 finite differences):\n\n{text}")
         return Section(title, md, figures[:1], summary)

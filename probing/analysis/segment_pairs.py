@@ -41,7 +41,7 @@ from matplotlib.figure import Figure
 
 from probing.analysis._common import head_name
 from probing.analysis.base import Section
-from probing.attention.extract import forward_layers, model_max_length, pad_batch, resolve_device
+from probing.attention.extract import autocast, forward_layers, model_max_length, pad_batch, resolve_device
 from probing.attention.pieces import piece_layout, word_spans
 from probing.data.sentence import Sentence
 
@@ -144,7 +144,8 @@ def encode_pairs(tokenizer, pairs: list[tuple[list, list]], max_pieces: int) -> 
 
 
 def segment_pair_stats(model, encoded: list[tuple[list[int], PairPositions]], pad_id, device,
-                       batch_size: int = 16, quantity: str = "attention") -> dict[str, np.ndarray]:
+                       batch_size: int = 16, quantity: str = "attention", precision: str = "fp32"
+                       ) -> dict[str, np.ndarray]:
     """Mean over inputs of :func:`pair_stats`: ``{key: (L, H)}``."""
     sums: dict[str, np.ndarray] = {}
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # little padding per batch
@@ -152,7 +153,9 @@ def segment_pair_stats(model, encoded: list[tuple[list[int], PairPositions]], pa
         for b in range(0, len(order), batch_size):
             batch = [encoded[i] for i in order[b : b + batch_size]]
             ids, mask = pad_batch([e[0] for e in batch], pad_id, device)
-            layers = torch.stack(forward_layers(model, ids, mask, quantity), 1).float().cpu().numpy()
+            with autocast(device, precision):
+                layers = forward_layers(model, ids, mask, quantity)
+            layers = torch.stack([a.float() for a in layers], 1).cpu().numpy()
             for k, (row, pos) in enumerate(batch):
                 n = len(row)  # padding left out: rows and columns past the input's own length
                 for key, v in pair_stats(layers[k, :, :, :n, :n], pos).items():
@@ -207,7 +210,7 @@ class SegmentPairsJob:
                              "no two-segment input could be built")
         encoded = encode_pairs(tokenizer, pairs, max_pieces)
         stats = segment_pair_stats(model, encoded, tokenizer.pad_token_id, device, self.batch_size,
-                                   ctx.extraction.quantity)
+                                   ctx.extraction.quantity, ctx.extraction.compute_dtype())
         start, end = ctx.special_names()
         start, end = start or "start token", end or "end token"
         names = {**LABELS, "start": f"to {start}", "sep": f"to every {end}", "sep_a": f"to {end} after A",

@@ -39,7 +39,7 @@ from probing.analysis import paper
 from probing.analysis._common import head_name
 from probing.analysis.base import Section
 from probing.analysis.coref import join_chunk
-from probing.attention.extract import forward_layers, model_max_length, pad_batch, resolve_device
+from probing.attention.extract import autocast, forward_layers, model_max_length, pad_batch, resolve_device
 from probing.attention.layout import Layout
 from probing.attention.pieces import cut, piece_layout
 from probing.data.sentence import Sentence
@@ -105,14 +105,15 @@ def pack_inputs(tokenizer, sentences: Sequence[Sentence], tokens: int, add_bos: 
 
 
 def first_position_alphas(model, inputs: list[list[int]], pad_id, device, causal: bool, batch_size: int = 16,
-                          quantity: str = "attention") -> tuple[np.ndarray, np.ndarray]:
+                          quantity: str = "attention", precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """α₁ of every (input, layer, head): ``(N, L, H)`` with every row, and ``(N, L, H)`` without the
     rows whose attention is forced (a causal model's first row; none in an encoder)."""
     every, free = [], []
     with torch.inference_mode():
         for b in range(0, len(inputs), batch_size):
             ids, mask = pad_batch(inputs[b : b + batch_size], pad_id, device)
-            layers = forward_layers(model, ids, mask, quantity)
+            with autocast(device, precision):
+                layers = forward_layers(model, ids, mask, quantity)
             # (B, L, H, T): only the first column is needed
             col = torch.stack([a[..., :, 0].double() for a in layers], 1).cpu().numpy()
             every.append(column_mean(col))
@@ -159,7 +160,8 @@ class SinkMetricJob:
                              "no input could be packed; lower analysis.tokens or use a larger split")
         causal = ctx.encoder.family == "causal_lm"
         alpha, alpha_free = first_position_alphas(model, inputs, tokenizer.pad_token_id, device, causal,
-                                                  self.batch_size, ctx.extraction.quantity)
+                                                  self.batch_size, ctx.extraction.quantity,
+                                                  ctx.extraction.compute_dtype())
         stats, free = sink_stats(alpha, self.epsilon), sink_stats(alpha_free, self.epsilon)
         first = (ctx.special_names(layout)[0] if layout.start else None) or "the first word piece"
         L, H = stats["alpha_by_head"].shape

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from probing.errors import ProbingError
 log = logging.getLogger(__name__)
 
 QUANTITIES = ("attention", "norm")
+PRECISIONS = ("fp32", "bf16", "auto")
+# CPU flags of hardware bf16 matmuls (AMX tiles, AVX512-BF16): oneDNN runs bf16 Linear layers there
+# several times as fast as fp32
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 class ExtractionError(ProbingError, ValueError):
@@ -50,6 +55,7 @@ class ExtractionSettings:
     flush_every: int
     quantity: str
     renormalize: bool
+    precision: str
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -58,13 +64,50 @@ class ExtractionSettings:
             raise ValueError(f"extract.on_overlong must be 'skip' or 'error', not {self.on_overlong!r}")
         if self.quantity not in QUANTITIES:
             raise ValueError(f"extract.quantity must be one of {QUANTITIES}, not {self.quantity!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"extract.precision must be one of {PRECISIONS}, not {self.precision!r}")
 
     def key(self) -> dict:
         """The settings that change the maps (part of the cache key)."""
         key = {"mode": self.mode, "max_length": self.max_length or "model"}
         if self.quantity != "attention":  # absent for attention, so older cache keys stay valid
             key.update(quantity=self.quantity, renormalize=self.renormalize)
+        if self.compute_dtype() != "fp32":  # absent for fp32, likewise
+            key["precision"] = self.compute_dtype()
         return key
+
+    def compute_dtype(self) -> str:
+        """"fp32" or "bf16": what ``precision`` means on this machine ("auto": bf16 where the
+        hardware runs its matmuls fast)."""
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if fast_bf16(resolve_device(self.device)) else "fp32"
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matmuls natively (a GPU with bf16, a CPU with AMX or AVX512-BF16)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: say no, fp32 is always right
+        return False
+    return any(f in flags for f in BF16_FLAGS)
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a forward pass runs in: bf16 matmuls (Linear layers, q·k and attn·v) under
+    ``torch.autocast`` where ``precision`` is "bf16"; everything else (embeddings, layer norms,
+    the softmax wherever the mask lifts the scores to float32) as the model computes it."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def linear_weights_in_bf16(model) -> None:
+    """Store every Linear layer's weights in bf16 once: autocast casts them to bf16 anyway, at every
+    call; embeddings, norms and the attention's own arithmetic keep the model's float32."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -193,6 +236,8 @@ def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: E
     """Load the model, cut the sentences into pieces, set aside overlong ones, form batches."""
     device = resolve_device(settings.device)
     tokenizer, model = encoder.load(device)
+    if settings.compute_dtype() == "bf16":
+        linear_weights_in_bf16(model)
     limit = settings.max_length or model_max_length(tokenizer, model)
     pieces = cut(tokenizer, sentences, encoder.add_bos)
     if pieces.unk_words:
@@ -215,7 +260,7 @@ def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: E
     # whose names for layers and heads differ from one architecture to the next
     first = pieces.input_ids[batches[0][0]] if batches else [tokenizer.unk_token_id or 0]
     ids, mask = pad_batch([first], tokenizer.pad_token_id, device)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, settings.compute_dtype()):
         layers = forward_layers(model, ids, mask, settings.quantity, settings.renormalize)
     num_layers, num_heads = attention_shape(model, layers, 1, ids.shape[1])
     return Plan(tokenizer, model, device, pieces, skipped, batches, num_layers, num_heads)
@@ -226,10 +271,12 @@ def word_maps(plan: Plan, settings: ExtractionSettings, batches: list[list[int]]
     """Run ``batches`` (default: the whole plan) and yield ``(sentence indices, maps)`` per batch,
     each map (K, T, T) float32 with T = the sentence's word-level tokens under ``plan.layout``."""
     pieces, device = plan.pieces, plan.device
+    precision = settings.compute_dtype()
     with torch.inference_mode():
         for batch in plan.batches if batches is None else batches:
             ids, mask = pad_batch([pieces.input_ids[i] for i in batch], plan.tokenizer.pad_token_id, device)
-            layers = forward_layers(plan.model, ids, mask, settings.quantity, settings.renormalize)
+            with autocast(device, precision):
+                layers = forward_layers(plan.model, ids, mask, settings.quantity, settings.renormalize)
             token_of_piece = [pieces.token_of_piece[i] for i in batch]
             T = max(max(t) for t in token_of_piece) + 1
             F, S = merge_matrices(token_of_piece, ids.shape[1], T, settings.mode)
