@@ -21,10 +21,12 @@ predicted, wherever the store's layout puts them; a word never predicts itself):
   ``offset_clip=True`` the prediction is clipped to the sentence as in the released code
   (``max(0, min(d + o, n))`` over ROOT + words: before the first word is ROOT, after the last
   word is the last word).
-- Possessives (``nmod:poss`` / SD ``poss``) followed by a clitic ('s, s', ', ’s, ’) are scored
-  from the clitic's prediction in every predictor and baseline, as in the released code (BERT
-  attends from 's to the possessee). With ``head_row`` the head attending most to the clitic
-  also counts. ``poss_clitic=False`` turns this off.
+- Possessives (``nmod:poss`` / SD ``poss``) followed by a clitic are scored from the clitic's
+  prediction in every predictor and baseline, as in the released code (BERT attends from 's to
+  the possessee). The clitics are the released code's, ``'s`` and ``s'`` (``clitics``; UD writes a
+  plural possessive as a bare ``'``, which the wider set ``'s s' ' ’s ’`` also takes). With
+  ``head_row`` the head attending most to the clitic also counts. ``poss_clitic=False`` turns
+  this off.
 - Ties in argmax go to the earlier word, the earlier head, and dep->head. A word whose row (or
   column) holds no mass on any other word (float16 underflow) predicts nothing (wrong).
 """
@@ -48,7 +50,7 @@ DIRECTIONS = ("dep->head", "head->dep")
 ALL = labels.ALL
 EXCLUDED = frozenset({"root", "punct"})
 POSS_LABELS = frozenset({"nmod:poss", "poss"})
-CLITICS = frozenset({"'s", "s'", "'", "’s", "’"})
+RELEASED_CLITICS = ("'s", "s'")  # Syntax_Analysis.ipynb: words[i + 1] == "'s" or words[i + 1] == "s'"
 HEAD_DEP_RULES = ("column", "head_row")
 OFFSETS = (-3, -2, -1, 0, 1, 2, 3)
 
@@ -102,6 +104,7 @@ class RelationAccumulator:
         offset_clip: bool = False,
         head_dep_rule: str = "column",
         poss_clitic: bool = True,
+        clitics: Iterable[str] = RELEASED_CLITICS,
     ):
         if head_dep_rule not in HEAD_DEP_RULES:
             raise ValueError(f"head_dep_rule must be one of {HEAD_DEP_RULES}, not {head_dep_rule!r}")
@@ -111,7 +114,7 @@ class RelationAccumulator:
         self.k, self.num_heads, self.layout = num_heads_total, num_heads, layout
         self.label_level, self.label_names = label_level, label_names
         self.offsets, self.offset_clip = np.array(list(offsets)), offset_clip
-        self.head_dep_rule, self.poss_clitic = head_dep_rule, poss_clitic
+        self.head_dep_rule, self.poss_clitic, self.clitics = head_dep_rule, poss_clitic, list(clitics)
         self.n: dict[str, int] = {}
         self.heads: dict[str, np.ndarray] = {}  # (2, K) correct counts
         self.base: dict[str, np.ndarray] = {}  # (O,) correct counts
@@ -138,7 +141,7 @@ class RelationAccumulator:
         clitic = np.zeros(n, dtype=bool)
         if self.poss_clitic:
             nxt = [sentence.words[i + 1].lower() if i + 1 < n else "" for i in range(n)]
-            clitic = np.array([r in POSS_LABELS for r in sentence.rels]) & np.isin(nxt, list(CLITICS))
+            clitic = np.array([r in POSS_LABELS for r in sentence.rels]) & np.isin(nxt, self.clitics)
             src[clitic] += 1
 
         dep_head = pred[:, src] == gold  # pred is never ROOT (-1), so ROOT-attached words are wrong
@@ -273,6 +276,7 @@ class SyntaxJob:
     offsets: list[int]
     offset_clip: bool  # true: the released code's clipping to the sentence
     poss_clitic: bool
+    clitics: list[str]  # what follows a possessor to be scored from it
     num_examples: int
 
     def run(self, ctx: Context) -> Section:
@@ -281,7 +285,8 @@ class SyntaxJob:
         res = relation_accuracies(
             store.pairs(sentences), K, min_count=self.min_count, num_heads=H, layout=layout,
             label_level=self.label_level, label_names=self.label_names, offsets=self.offsets,
-            offset_clip=self.offset_clip, head_dep_rule=self.head_dep_rule, poss_clitic=self.poss_clitic)
+            offset_clip=self.offset_clip, head_dep_rule=self.head_dep_rule, poss_clitic=self.poss_clitic,
+            clitics=self.clitics)
         causal = ctx.encoder.family == "causal_lm"
         reach = ("reachable_dep_head", "reachable_head_dep")
         # only a causal model is bounded by word order; for an encoder the columns would say 100%

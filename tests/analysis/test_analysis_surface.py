@@ -154,6 +154,10 @@ def test_a_causal_model_has_no_next_token_statistic_and_a_first_token_sink():
     maps = np.array([[[1.0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5]]])
     stats = surface_stats([(maps, sent(["a", "b", "c"]))], 1, 1, NONE, causal=True)
     assert stats["next"] is None and stats["start"] is None
-    # first: (1 + .5 + .5) / 3 rows; prev: rows 2, 3 put .5 and 0 on their previous word
-    np.testing.assert_allclose(stats["first"], [[2 / 3]])
+    # the first row is forced onto itself and left out: first = (.5 + .5) / 2 rows, not
+    # (1 + .5 + .5) / 3; prev: rows 2, 3 put .5 and 0 on their previous word
+    np.testing.assert_allclose(stats["first"], [[0.5]])
     np.testing.assert_allclose(stats["prev"], [[0.25]])
+    assert stats["num_rows"] == 2
+    # as an encoder's, every row would count, the first one's forced 1.0 included
+    np.testing.assert_allclose(surface_stats([(maps, sent(["a", "b", "c"]))], 1, 1, NONE)["first"], [[2 / 3]])

@@ -198,6 +198,20 @@ def test_possessive_scored_from_clitic():
     assert col["nmod:poss"]["accuracy"] == 1.0 and col["nmod:poss"]["direction"] == "dep->head"
 
 
+def test_a_bare_apostrophe_is_a_clitic_only_in_the_wider_set():
+    # the dogs ' owner left: dogs->owner (nmod:poss), '->dogs; UD writes the plural possessive as '
+    s = Sentence(words=["the", "dogs", "'", "owner", "left"], sent_id="q", heads=np.array([2, 4, 2, 5, 0]),
+                 rels=["det", "nmod:poss", "case", "nsubj", "root"])
+    maps = word_maps(5, [[None, 2, 3, None, None]])  # dogs -> ', ' -> owner
+    released = rows_by_relation(relation_accuracies([(maps, s)], 1, min_count=1, num_heads=1))
+    # the released code's clitics are 's and s': dogs is scored from its own row, which points at '
+    assert released["nmod:poss"]["accuracy"] == 0.0 and released["nmod:poss"]["baseline_offset"] == 2
+    wide = rows_by_relation(relation_accuracies([(maps, s)], 1, min_count=1, num_heads=1,
+                                                clitics=["'s", "s'", "'", "’s", "’"]))
+    # the wider set scores dogs from ' (whose row points at owner: right), its baseline from ' + 1
+    assert wide["nmod:poss"]["accuracy"] == 1.0 and wide["nmod:poss"]["baseline_offset"] == 1
+
+
 def test_skips_unparsed_and_checks_shapes():
     unparsed = Sentence(words=["a", "b"], sent_id="u")
     res = relation_accuracies(
