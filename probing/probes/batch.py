@@ -39,7 +39,8 @@ class ProbeBatch:
         columns summed), i.e. the transposed map.
     special_attn: (B, Q, 2, M) float or None, the same for the [start, end] special tokens in place
         of word c+1: m < K FROM the query TO start/end, m >= K FROM start/end TO the query. 0 where
-        the model's layout has no such token.
+        the model's layout has no such token; a layout without a start token puts the first
+        position (its first word, a causal LM's sink) in the start slot unless told not to.
     """
 
     lengths: Tensor
@@ -91,6 +92,9 @@ class ProbeItem:
     root: bool
     maps: np.ndarray | None = None
     layout: Layout = Layout()
+    # without a start token, ROOT's feature reads attention to the first position (the word there),
+    # as a causal LM's sink stands in for [CLS]; False leaves that slot 0 (ROOT's logit constant)
+    first_as_start: bool = True
 
 
 def span_attention(maps: np.ndarray, layout: Layout, spans: np.ndarray, n: int) -> tuple[Tensor, Tensor]:
@@ -120,9 +124,11 @@ def span_attention(maps: np.ndarray, layout: Layout, spans: np.ndarray, n: int) 
     return rows.permute(1, 2, 0), cols.permute(2, 1, 0)
 
 
-def _specials(layout: Layout, n: int) -> list[tuple[int, int]]:
-    """(slot, token) for the special tokens the layout has: slot 0 = start, 1 = end."""
-    slots = [(0, layout.start_index), (1, layout.end_index(n))]
+def _specials(layout: Layout, n: int, first_as_start: bool = True) -> list[tuple[int, int]]:
+    """(slot, token) for ROOT's features: slot 0 = the start token (without one: the first
+    position, when ``first_as_start``), slot 1 = the end token, where the layout has them."""
+    start = layout.start_index if layout.start else (0 if first_as_start else None)
+    slots = [(0, start), (1, layout.end_index(n))]
     return [(slot, token) for slot, token in slots if token is not None]
 
 
@@ -199,7 +205,7 @@ def _collate_attention(items: list[ProbeItem], Q: int, N: int) -> tuple[Tensor, 
             word_attn[b, :q, :n, K:] = to_query[:, words]
             word_attn[b, q:] = 0.0
             word_attn[b, :q, n:] = 0.0
-            for slot, token in _specials(item.layout, n):
+            for slot, token in _specials(item.layout, n, item.first_as_start):
                 special_attn[b, :q, slot, :K] = from_query[:, token]
                 special_attn[b, :q, slot, K:] = to_query[:, token]
     return word_attn, special_attn

@@ -59,8 +59,9 @@ class ProbeDataset(Dataset):
     """
 
     def __init__(self, sentences: list[Sentence], task: Task, label_ids: dict[str, int], vectors: VectorTable,
-                 store=None):
+                 store=None, first_as_start: bool = True):
         self.store, self.sentences, self.vectors = store, sentences, vectors
+        self.first_as_start = first_as_start
         self.indices = store.kept if store is not None else np.arange(len(sentences))
         self.layout = getattr(store, "layout", Layout())
         examples = [task.example(sentences[i]) for i in self.indices]
@@ -73,7 +74,8 @@ class ProbeDataset(Dataset):
         labels = [label_ids.get(r, -1) for r in example.labels] if example.labels is not None else [-1] * len(example)
         return ProbeItem(n=n, spans=_padded(example.spans), gold=_padded(example.gold),
                          labels=np.array(labels, dtype=np.int64), scored=np.asarray(example.scored, dtype=bool),
-                         vectors=np.zeros((0, 0), np.float32), root=task.root, layout=self.layout)
+                         vectors=np.zeros((0, 0), np.float32), root=task.root, layout=self.layout,
+                         first_as_start=self.first_as_start)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -178,12 +180,14 @@ class ProbeDataModule(pl.LightningDataModule):
         num_workers: int,
         splits: dict[str, str],
         seed: int | None,
+        root_from_first_position: bool,
     ):
         super().__init__()
         self.encoder, self.corpus, self.extraction = encoder, corpus, extraction
         self.cache_root, self.task, self.glove, self.attention = cache_root, task, glove, attention
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.max_pairs, self.pool = max_pairs, pool
+        self.root_from_first_position = root_from_first_position
         self.splits = dict(splits)
         # the batch order's seed; None takes torch's, which seed_everything(cfg.seed) has set
         self.seed = torch.initial_seed() % 2**32 if seed is None else seed
@@ -216,7 +220,8 @@ class ProbeDataModule(pl.LightningDataModule):
         self.labels = [label for label, _ in counts.most_common()]
         ids = {label: k for k, label in enumerate(self.labels)}
         for role, (store, sents) in loaded.items():
-            self.datasets[role] = ProbeDataset(sents, self.task, ids, VectorTable(self.glove, sents), store)
+            self.datasets[role] = ProbeDataset(sents, self.task, ids, VectorTable(self.glove, sents), store,
+                                               self.root_from_first_position)
             skipped = len(store.skipped) if store is not None else 0
             log.info("%s (%s): %d sentences, %d skipped", role, self.splits[role], len(self.datasets[role]), skipped)
         if self.glove is not None:

@@ -85,9 +85,23 @@ def test_layouts_without_an_end_or_any_special_token():
     # SmolLM2-like: words only (T = n), word w at token w
     none = collate([item(where_from(2, layout=Layout(False, False)), [0, 1], layout=Layout(False, False))])
     assert torch.equal(none.word_attn[0, :, :, 0], torch.tensor([[0.0, 1], [10, 11]]))
-    assert not none.special_attn.any()
+    # ROOT's start slot reads the first position (word 1, the sink): query 1 -> token 0 is 10
+    assert torch.equal(none.special_attn[0, :, 0, 0], torch.tensor([0.0, 10])) and not none.special_attn[0, :, 1].any()
+    plain = item(where_from(2, layout=Layout(False, False)), [0, 1], layout=Layout(False, False))
+    plain.first_as_start = False
+    assert not collate([plain]).special_attn.any()  # the option that leaves ROOT without attention
 
 
 def test_attention_free_batches_carry_no_attention():
     batch = collate([item(None, [2, 0, 2])])
     assert batch.word_attn is None and batch.special_attn is None and batch.num_maps == 0
+
+
+def test_without_a_start_token_root_reads_the_first_position():
+    from probing.probes.batch import _specials
+
+    causal = Layout(start=False, end=False)
+    assert _specials(causal, 3) == [(0, 0)]  # the first word: the causal LM's sink
+    assert _specials(causal, 3, first_as_start=False) == []  # ROOT's attention features stay 0
+    assert _specials(Layout(True, False), 3) == [(0, 0)]  # Gemma: <bos> is the start token
+    assert _specials(Layout(True, True), 3) == [(0, 0), (1, 4)]  # [CLS] ... [SEP]

@@ -51,10 +51,18 @@ def test_start_end_root_is_the_old_form():
 
 def test_root_feature_of_a_token_the_layout_lacks_is_zero():
     layout = Layout(False, False)
-    batch = collate([item(where_from(2, layout=layout), [0, 1], layout=layout)])
+    plain = item(where_from(2, layout=layout), [0, 1], layout=layout)
+    plain.first_as_start = False  # no start token and no stand-in: ROOT's logit is a constant 0
     net = make_net("attn_only", num_maps=1)
     _set(net.weight, [1.0, 1.0])
-    assert net(batch)[0, :, 0].tolist() == [0.0, 0.0]
+    assert net(collate([plain]))[0, :, 0].tolist() == [0.0, 0.0]
+    # by default the first position stands in for the start token: s * attn(q -> word 1) + e * 0
+    # (transposed map: s * attn(word 1 -> q)), the released ROOT form's two scalars
+    s = float(net.root.start)
+    got = net(collate([item(where_from(2, layout=layout), [0, 1], layout=layout)]))[0, :, 0]
+    # where_from's weight from token i to token j is 10 i + j: q=0 (word 1) -> token 0 is 0 both
+    # ways, q=1 -> token 0 is 10, token 0 -> q=1 is 1
+    assert s != 0 and got.tolist() == pytest.approx([0.0, s * 10 + s * 1])
 
 
 def test_attn_plus_glove_matches_its_formula():
