@@ -121,6 +121,21 @@ def same_layer_ratio(dist: np.ndarray, num_layers: int, num_heads: int) -> float
     return float(dist[diff].mean() / dist[same].mean())
 
 
+def layer_permutation_p(dist: np.ndarray, num_layers: int, num_heads: int, permutations: int = 1000,
+                        seed: int = 0) -> float:
+    """The control of :func:`same_layer_ratio`: the share of random assignments of the heads to
+    layers (``num_heads`` each) whose ratio is at least the real one, counting the real one
+    ((1 + hits) / (1 + permutations)): below 0.05, heads of a layer sit closer than chance."""
+    observed = same_layer_ratio(dist, num_layers, num_heads)
+    rng = np.random.default_rng(seed)
+    dist = np.asarray(dist)
+    hits = 0
+    for _ in range(permutations):
+        order = rng.permutation(len(dist))
+        hits += same_layer_ratio(dist[np.ix_(order, order)], num_layers, num_heads) >= observed
+    return (1 + hits) / (1 + permutations)
+
+
 def behaviour_labels(
     stats: dict,
     position_threshold: float = POSITION_THRESHOLD,
@@ -210,9 +225,11 @@ class SimilarityJob:
                  "x": float(emb[k, 0]), "y": float(emb[k, 1])} for k in range(K)]
         ctx.writer.table("head_similarity", rows)
         counts = {b: labels.count(b) for b in sorted(set(labels))}
-        summary = {"different_over_same_layer_distance": ratio, "behaviours": counts,
+        p = layer_permutation_p(dist, L, H, seed=self.seed)
+        summary = {"different_over_same_layer_distance": ratio, "layer_permutation_p": p, "behaviours": counts,
                    "sentences": stats["num_sentences"]}
         md = (f"Mean JS distance between heads of different layers over that within a layer, "
               f"over {stats['num_sentences']} sentences: **{ratio:.2f}** (above 1: same-layer heads sit closer, "
-              f"as the paper found). Behaviours: {counts}.")
+              f"as the paper found); {p:.3f} of 1,000 random assignments of the heads to layers reach it. "
+              f"Behaviours: {counts}.")
         return Section("Head similarity (§6)", md, [fig], summary)

@@ -18,6 +18,8 @@ fixed-length segments; ``include_special_rows=False`` keeps only the word rows):
   ``rest_sep``: mass the other rows put on the end token (the original's "rest_sep").
 - ``entropy``: row entropy in nats after the original's smoothing ``0.9999*A + 0.0001/T``,
   averaged over rows; ``uniform_entropy`` is the row mean of ``log T`` (the uniform reference).
+- ``uniform_share``: the row mean of what uniform attention puts on one token (1/T; in a causal
+  model 1/(i+1) for row i): the control a sink's share is set against.
 - ``cls_entropy``: entropy of the start-token row (smoothed the same way), averaged over
   sentences; ``cls_entropy_layer`` is its per-layer mean over heads (paper: 3.89 in the last
   layer of BERT-base).
@@ -77,7 +79,7 @@ class SurfaceAccumulator:
         k = num_layers * num_heads
         self.sums = {key: np.zeros(k) for key in keys}
         self.counts = dict.fromkeys(self.sums, 0)
-        self.uniform_sum = 0.0
+        self.uniform_sum = self.uniform_share_sum = 0.0
         self.num_rows = self.num_sentences = 0
 
     def update(self, maps, sentence) -> None:
@@ -119,6 +121,8 @@ class SurfaceAccumulator:
             self.sums[key] += total
             self.counts[key] += count
         self.uniform_sum += len(rows) * np.log(t)
+        # what attention spread evenly would put on any one token: 1 / the keys a row can attend
+        self.uniform_share_sum += float(np.sum(1.0 / ((rows + 1) if self.causal else np.full(len(rows), t))))
         self.num_rows += len(rows)
         self.num_sentences += 1
 
@@ -135,6 +139,7 @@ class SurfaceAccumulator:
             out[key] = (total / self.counts[key]).reshape(shape) if self.counts[key] else None
         out["cls_entropy_layer"] = None if out["cls_entropy"] is None else out["cls_entropy"].mean(1)
         out["uniform_entropy"] = self.uniform_sum / self.num_rows
+        out["uniform_share"] = self.uniform_share_sum / self.num_rows
         out["num_rows"] = self.num_rows
         out["num_sentences"] = self.num_sentences
         return out
@@ -250,7 +255,7 @@ class SurfaceJob:
                    "end_by_layer": None if stats["end"] is None else stats["end"].mean(1),
                    "end_to_end_by_layer": None if stats["sep_sep"] is None else stats["sep_sep"].mean(1),
                    "start_by_layer": None if stats["start"] is None else stats["start"].mean(1),
-                   "uniform_entropy": float(stats["uniform_entropy"])}
+                   "uniform_entropy": float(stats["uniform_entropy"]), "uniform_share": float(stats["uniform_share"])}
         md = (f"Per-layer means over {stats['num_sentences']} sentences "
               f"({stats['num_rows']} token rows; special tokens: {layout.describe()}, n/a where the model "
               f"has no such token):\n\n{text}\n\nPaper: {paper.SURFACE_FINDINGS}")

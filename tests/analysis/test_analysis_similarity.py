@@ -100,3 +100,17 @@ def test_plot_mds_legend():
     fig = plot_mds(emb, ["other", "next", "prev", "broad", "cls", "other"], [1, 1, 1, 2, 2, 2])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["other", "next", "prev", "broad", "cls"]
+
+
+def test_the_layer_ratio_against_random_assignments_of_heads_to_layers():
+    from probing.analysis.similarity import layer_permutation_p
+
+    L, H = 4, 3
+    layer = np.repeat(np.arange(L), H)
+    blocks = np.where(layer[:, None] == layer[None], 1.0, 2.0)  # same layer closer: ratio 2
+    np.fill_diagonal(blocks, 0.0)
+    # a random partition of 12 heads into 4 layers of 3 is the true one with chance 1/15,400:
+    # no permutation of 1,000 reaches ratio 2, so p is the floor 1/1001
+    assert layer_permutation_p(blocks, L, H) == pytest.approx(1 / 1001)
+    flat = np.ones((L * H, L * H)) - np.eye(L * H)  # no structure: every assignment ties (>=): p = 1
+    assert layer_permutation_p(flat, L, H) == 1.0
