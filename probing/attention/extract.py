@@ -23,7 +23,7 @@ from probing.data.sentence import Sentence
 
 log = logging.getLogger(__name__)
 
-QUANTITIES = ("attention", "norm")
+QUANTITIES = ("attention", "norm", "alti")
 
 
 class ExtractionError(ValueError):
@@ -34,9 +34,11 @@ class ExtractionError(ValueError):
 class ExtractionSettings:
     """``max_length`` counts pieces with the special tokens; ``None`` means the model's limit.
 
-    ``quantity``: "attention" (the weights α) or "norm" (Kobayashi et al. 2020: ||α_ij f_h(x_j)||,
-    :mod:`probing.attention.norm`). ``renormalize``: norm rows are rescaled to sum to 1 at piece
-    level before the merge, so every job reads them like attention; false keeps raw norms.
+    ``quantity``: "attention" (the weights α), "norm" (Kobayashi et al. 2020: ||α_ij f_h(x_j)||,
+    :mod:`probing.attention.norm`) or "alti" (Ferrando et al. 2022: the whole attention block's
+    contributions, one map per layer, :mod:`probing.attention.alti`). ``renormalize``: norm rows
+    are rescaled to sum to 1 at piece level before the merge, so every job reads them like
+    attention; false keeps raw norms. ALTI rows sum to 1 by definition: it does not apply there.
     """
 
     mode: str = "mean"
@@ -61,8 +63,14 @@ class ExtractionSettings:
         """The settings that change the maps (part of the cache key)."""
         key = {"mode": self.mode, "max_length": self.max_length or "model"}
         if self.quantity != "attention":  # absent for attention, so older cache keys stay valid
-            key.update(quantity=self.quantity, renormalize=self.renormalize)
+            key["quantity"] = self.quantity
+        if self.quantity == "norm":
+            key["renormalize"] = self.renormalize
         return key
+
+    def maps_per_layer(self, num_heads: int) -> int:
+        """Heads for attention and norm; ALTI is one map per layer."""
+        return 1 if self.quantity == "alti" else num_heads
 
 
 def resolve_device(device: str) -> torch.device:
@@ -108,7 +116,7 @@ def pad_batch(input_ids: list[list[int]], pad_id: int | None, device) -> tuple[t
 
 def forward_layers(model, ids: torch.Tensor, mask: torch.Tensor, quantity: str = "attention",
                    renormalize: bool = True) -> tuple[torch.Tensor, ...]:
-    """(B, P) ids -> one (B, H, P, P) piece-level map per layer.
+    """(B, P) ids -> one (B, H, P, P) piece-level map per layer ((B, 1, P, P) for ALTI).
 
     Kept per layer, never stacked: a stacked copy would double the peak memory, which long batches
     of a 30-layer model make the largest allocation of the whole extraction.
@@ -117,6 +125,10 @@ def forward_layers(model, ids: torch.Tensor, mask: torch.Tensor, quantity: str =
         from probing.attention.norm import norm_weighted_attentions
 
         layers = norm_weighted_attentions(model, ids, mask)
+    elif quantity == "alti":
+        from probing.attention.alti import alti
+
+        layers = alti(model, ids, mask)
     else:
         layers = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
     if not layers or any(a is None for a in layers):
@@ -176,7 +188,8 @@ def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: E
     todo = {i: len(ids) for i, ids in enumerate(pieces.input_ids) if i not in skipped}
     batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
     cfg = model.config
-    return Plan(tokenizer, model, device, pieces, skipped, batches, cfg.num_hidden_layers, cfg.num_attention_heads)
+    return Plan(tokenizer, model, device, pieces, skipped, batches, cfg.num_hidden_layers,
+                settings.maps_per_layer(cfg.num_attention_heads))
 
 
 def word_maps(plan: Plan, settings: ExtractionSettings, batches: list[list[int]] | None = None

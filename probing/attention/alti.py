@@ -1,0 +1,151 @@
+"""ALTI: how much each token feeds another through a whole attention block (Ferrando et al.,
+EMNLP 2022, "Measuring the Mixing of Contextual Information in the Transformer").
+
+A layer's attention block (heads, ``W_O``, output bias, residual, and the block's norm) is affine
+in the per-source vectors once its per-query norm statistics are fixed, so its output is
+
+    y_i = Σ_j T_i(x_j) + c_i
+
+where ``T_i(x_j)`` is what source ``j`` contributes and ``c_i`` is what no source owns. With
+``f_h(x_j) = v_j^h W_O^h`` (:func:`probing.attention.norm.head_outputs`, ``v_j^h`` the value
+projection's output, so ``b_V`` travels with ``j``) and ``δ_ij x_j`` the residual, owned by
+``j = i`` alone:
+
+- post-LN (BERT, MPNet): ``y_i = LN(Σ_j Σ_h α_ij^h f_h(x_j) + b_O + x_i)``;
+  ``T_i(x_j) = γ ⊙ C(Σ_h α_ij^h f_h(x_j) + δ_ij x_j) / σ_i`` with ``C(v) = v - mean(v)`` and
+  ``σ_i = sqrt(var(LN input_i) + eps)``; ``c_i = γ ⊙ C(b_O) / σ_i + β``.
+- pre-RMSNorm (Llama): the block is ``x + attention(RMSNorm(x))``; the input norm acts on ``x_j``
+  alone, so it is part of ``v_j`` (the value hook sees the normed input) and
+  ``T_i(x_j) = Σ_h α_ij^h f_h(x_j) + δ_ij x_j``, ``c_i = b_O``.
+- Gemma 3 adds its post-attention RMSNorm before the residual add:
+  ``T_i(x_j) = g ⊙ Σ_h α_ij^h f_h(x_j) / rms(o_i) + δ_ij x_j`` with ``g = 1 + weight`` and ``o_i``
+  the output projection's output; ``c_i = g ⊙ b_O / rms(o_i)`` (zero: Gemma has no ``b_O``).
+
+Then ``d_ij = ||y_i - T_i(x_j)||_1`` and ``c_ij = max(0, ||y_i||_1 - d_ij)``, normalised over
+``j``. A key the model cannot attend to (padding, the causal mask, outside a sliding window) gets
+exactly 0, and so does every padded query row; other rows sum to 1 (a row whose every ``c_ij`` is
+0 stays 0).
+
+Where these definitions come from (the authors' code, mt-upc/transformer-contributions, stored
+copy at commit d0f1468; line numbers counted in that copy):
+
+- ``src/contributions.py``, ``ModelWrapper.get_contributions``: value vectors caught from the value
+  ``Linear`` (bias included, l. 135), ``f_h`` through ``W_O`` split per head (l. 150-152),
+  weighted by ``α`` and summed over heads (l. 157, 162), the layer input added on the diagonal
+  ``j = i`` (l. 168-171); post-LN: the LayerNorm's centring and ``γ`` as a linear map
+  (``l_transform``, l. 174-186) applied to every per-source vector, ``b_O`` through the same map,
+  everything divided by the per-query std, ``β`` added to ``y_i`` only (l. 195, 204-208);
+  pre-LN: no transform, ``y_i = Σ_j T_i(x_j) + b_O``, checked against the MLP norm's input
+  (l. 210-217); ``d_ij`` as ``F.pairwise_distance(T, y, p=1)`` (l. 222).
+- ``src/utils_contributions.py``, ``normalize_contributions(scaling="min_sum", resultant_norm=
+  ||y_i||_1)``: add ``||y_i||_1`` to ``-d_ij``, clip at 0, divide by the row sum; every caller
+  passes ``torch.norm(resultants, p=1, dim=-1)`` (e.g. ``attributions.py``).
+- inseq's ``inseq/attr/feat/ops/alti.py`` (commit 77ef3df, pre-LN only) does the same: ``b_V`` and
+  the input norm's bias go to the source through ``α`` ("A⋅θ"), ``b_O`` to ``y_i`` only, L1
+  distance, Eq. 9's normalisation.
+
+Departures, all below float32 noise for the models here: the authors' σ is
+``std(LN input + eps)`` (eps added to the states, so effectively no eps); this module uses the
+LayerNorm's own ``sqrt(var + eps)`` (as inseq does) so that ``Σ_j T_i(x_j) + c_i`` is the block's
+real output. ``F.pairwise_distance`` adds 1e-6 to every difference; this module does not. The
+pre-RMSNorm and Gemma 3 cases are not in the authors' code (theirs: BERT, RoBERTa, DistilBERT;
+inseq's: pre-LayerNorm GPT-2-likes); they follow the same rule: every linear map on the way is
+applied to each source's vector, each per-query statistic is held fixed, biases go to ``c_i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from probing.attention.norm import Architecture, _base, architecture, capture, head_outputs, inverse_rms
+
+# elements of one (B, P, queries, D) block of T_i(x_j) held at once, float32: 64 MiB
+CHUNK_ELEMENTS = 2**24
+
+
+@dataclass
+class Block:
+    """One layer's attention block, factored: ``T_i(x_j) = a_i Σ_h α_ij^h G_hj + δ_ij b_i X_j`` and
+    ``y_i = Σ_j T_i(x_j) + c_i``. All float32."""
+
+    alpha: torch.Tensor  # (B, H, P, P)
+    heads: torch.Tensor  # G: (B, H, P, D), f_h(x_j) through the key-independent linear maps
+    residual: torch.Tensor  # X: (B, P, D), x_j through the same maps
+    attn_scale: torch.Tensor  # a: (B, P), the per-query factor on the attention part
+    res_scale: torch.Tensor  # b: (B, P), the per-query factor on the residual
+    bias: torch.Tensor  # c: (B, P, D)
+
+    def transformed(self, start: int, stop: int) -> torch.Tensor:
+        """``T_i(x_j)`` for queries ``start <= i < stop``: ``(B, P_j, stop - start, D)``, keys first."""
+        alpha = self.alpha[:, :, start:stop].permute(0, 3, 2, 1)  # (B, P_j, c, H)
+        t = torch.matmul(alpha, self.heads.permute(0, 2, 1, 3))  # (B, P_j, c, D)
+        t = t * self.attn_scale[:, None, start:stop, None]
+        i = torch.arange(start, stop, device=t.device)
+        t[:, i, i - start] += self.res_scale[:, i, None] * self.residual[:, i]
+        return t
+
+
+def block(arch: Architecture, layer, alpha, values, x, o, num_heads: int) -> Block:
+    """Factor one layer: ``α`` (B, H, P, P), the value projection's output (B, P, KVH*d), the
+    layer's input ``x`` (B, P, D) and the output projection's output ``o`` (B, P, D)."""
+    output = arch.output(layer)
+    f = head_outputs(values.float(), output.weight.float(), num_heads)  # (B, H, P, D)
+    x, o = x.float(), o.float()
+    B, P, D = x.shape
+    b_o = torch.zeros(D, device=x.device) if output.bias is None else output.bias.float()
+    one = torch.ones(B, P, device=x.device)
+    if arch.post_attention is not None:  # Gemma 3: g ⊙ o_i / rms(o_i) joins the residual
+        gain, eps = arch.post_attention(layer)
+        r = inverse_rms(o, eps)
+        return Block(alpha.float(), f * gain, x, r, one, r[..., None] * gain * b_o)
+    if arch.block_norm is not None:  # post-LN: LN(o_i + x_i) closes the block
+        ln = arch.block_norm(layer)
+        s = o + x  # the LayerNorm's input (dropout is off in eval)
+        inv_sigma = torch.rsqrt(s.var(-1, unbiased=False) + ln.eps)
+
+        def centred(v):  # the LayerNorm's linear part, before the per-query 1/σ
+            return (v - v.mean(-1, keepdim=True)) * ln.weight.float()
+
+        return Block(alpha.float(), centred(f), centred(x), inv_sigma, inv_sigma,
+                     inv_sigma[..., None] * centred(b_o) + ln.bias.float())
+    return Block(alpha.float(), f, x, one, one, b_o.expand(B, P, D))
+
+
+def layer_contributions(blk: Block, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``c_ij`` normalised over ``j``: ``(B, 1, P, P)`` float32."""
+    B, H, P, _ = blk.alpha.shape
+    D = blk.heads.shape[-1]
+    step = max(1, CHUNK_ELEMENTS // max(1, B * P * D))
+    out = torch.empty(B, P, P, device=blk.alpha.device)
+    for start in range(0, P, step):
+        stop = min(P, start + step)
+        t = blk.transformed(start, stop)  # (B, P_j, c, D)
+        y = t.sum(1) + blk.bias[:, start:stop]  # (B, c, D)
+        dist = (y[:, None] - t).abs().sum(-1).transpose(1, 2)  # (B, c, P_j)
+        out[:, start:stop] = (y.abs().sum(-1)[..., None] - dist).clamp_min(0)
+    eye = torch.eye(P, dtype=torch.bool, device=out.device)
+    # exact zeros where no path exists, instead of ‖y‖ - ‖y - 0‖ rounding either way
+    allowed = ((blk.alpha > 0).any(1) | eye) & attention_mask.bool()[:, :, None]
+    out = out * allowed
+    out = out / out.sum(-1, keepdim=True).clamp_min(torch.finfo(out.dtype).tiny)
+    return out[:, None]
+
+
+def blocks(model, input_ids, attention_mask) -> Iterator[Block]:
+    """Every layer's :class:`Block` from one forward pass, one at a time (a block holds
+    ``(B, H, P, D)`` float32 vectors)."""
+    arch, layers = architecture(model, "ALTI")  # first: names the model if it is not supported
+    heads = int(_base(model).config.num_attention_heads)
+    got = capture(model, input_ids, attention_mask, inputs=True, outputs=True, measure="ALTI")
+    for layer, *parts in zip(layers, got.attentions, got.values, got.inputs, got.outputs):
+        yield block(arch, layer, *parts, heads)
+
+
+def alti(model, input_ids, attention_mask) -> tuple[torch.Tensor, ...]:
+    """ALTI contributions per layer: ``(B, 1, P, P)`` float32 each, rows summing to 1 over the keys
+    each query can reach. ``input_ids``, ``attention_mask``: ``(B, P)``. The model must be in eval
+    mode with eager attention (see :func:`probing.attention.norm.norm_weighted_attentions`)."""
+    return tuple(layer_contributions(blk, attention_mask) for blk in blocks(model, input_ids, attention_mask))
