@@ -36,6 +36,15 @@ def test_one_head_per_layer_and_float16_input():
     np.testing.assert_allclose(rollout(one, num_layers=2, num_heads=1), rollout(MAPS, 2, 2), atol=1e-3)
 
 
+def test_residual_zero_multiplies_the_maps_as_they_are():
+    """ALTI's per-layer maps hold the residual already: R_2 = C_2 C_1 (Ferrando et al.'s rollout)."""
+    c = np.array([[[1, 0], [0.5, 0.5]], [[0.5, 0.5], [0, 1]]], dtype=np.float32)
+    # C_2 C_1 = [[.5*1 + .5*.5, .5*.5], [.5, .5]] = [[.75, .25], [.5, .5]]
+    np.testing.assert_allclose(rollout(c, num_layers=2, num_heads=1, residual=0.0)[1], [[0.75, 0.25], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="residual share must be in"):
+        rollout(c, 2, 1, residual=1.5)
+
+
 def test_wrong_shape_is_named():
     with pytest.raises(ValueError, match=r"needs \(2\*3, T, T\) maps, got \(4, 3, 3\)"):
         rollout(MAPS, num_layers=2, num_heads=3)
