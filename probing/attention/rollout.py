@@ -22,10 +22,10 @@ def rollout(maps: np.ndarray, num_layers: int, num_heads: int, residual: float =
     maps = np.asarray(maps)
     if maps.ndim != 3 or maps.shape[0] != num_layers * num_heads or maps.shape[1] != maps.shape[2]:
         raise ValueError(f"rollout needs ({num_layers}*{num_heads}, T, T) maps, got {maps.shape}")
-    T = maps.shape[-1]
-    # float64: a product of L row-stochastic matrices loses nothing, whatever the cache's float16
     if not 0.0 <= residual <= 1.0:
         raise ValueError(f"rollout's residual share must be in [0, 1], not {residual}")
+    T = maps.shape[-1]
+    # float64: a product of L row-stochastic matrices loses nothing, whatever the cache's float16
     mean = maps.astype(np.float64).reshape(num_layers, num_heads, T, T).mean(1)
     mixed = (1.0 - residual) * mean + residual * np.eye(T)
     # rows of A may not sum to 1 (raw norms); a row of zeros (residual 0) stays zero
