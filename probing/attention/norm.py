@@ -102,11 +102,11 @@ def projections(model: nn.Module) -> list[tuple[nn.Linear, nn.Linear]]:
     return [(arch.value(layer), arch.output(layer)) for layer in layers]
 
 
-def head_outputs(values: torch.Tensor, weight: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """``f_h(x_j)`` for every head and position: ``(B, H, P, D)``.
+def head_outputs(values: torch.Tensor, weight: torch.Tensor, num_heads: int, keys_first: bool = False) -> torch.Tensor:
+    """``f_h(x_j)`` for every head and position: ``(B, H, P, D)``, or ``(B, P, H, D)`` with ``keys_first``.
 
     ``values``: ``(B, P, KVH*d)``, the value projection's output ``x W_V + b_V``;
-    ``weight``: ``(D, H*d)``, the output projection's weight.
+    ``weight``: ``(D, H*d)``, the output projection's weight (or any linear map after it folded in).
     """
     B, P, _ = values.shape
     d = weight.shape[1] // num_heads
@@ -115,7 +115,7 @@ def head_outputs(values: torch.Tensor, weight: torch.Tensor, num_heads: int) -> 
         raise ValueError(f"values of width {values.shape[-1]} do not split into KV heads of {d} for {num_heads} heads")
     v = values.view(B, P, kv_heads, d).repeat_interleave(num_heads // kv_heads, dim=2)  # (B, P, H, d)
     w = weight.view(weight.shape[0], num_heads, d)  # (D, H, d)
-    return torch.einsum("bphd,ohd->bhpo", v, w)
+    return torch.einsum("bphd,ohd->bpho" if keys_first else "bphd,ohd->bhpo", v, w)
 
 
 def value_norms(values: torch.Tensor, weight: torch.Tensor, num_heads: int,
