@@ -4,6 +4,7 @@ import torch
 from hydra.utils import instantiate
 from transformers import AutoModel, BertConfig
 
+from probing.attention import alti as alti_module
 from probing.attention import store as st
 from probing.attention.alti import alti, blocks
 from probing.attention.extract import forward_layers
@@ -156,6 +157,18 @@ def test_rows_sum_to_one_over_the_keys_a_query_can_reach(arch):
             assert (c.triu(diagonal=1) == 0).all()
     if arch == "gemma3":  # layer 0's sliding window of 4: row 6 reaches keys 3..6 only
         assert (maps[0][0, 0, 6, :3] == 0).all()
+
+
+@pytest.mark.parametrize("arch", ["bert", "gemma3"])
+def test_chunks_of_queries_and_their_reachable_keys_give_the_same_maps(arch, monkeypatch):
+    model = tiny(arch, wrapper=False)
+    ids, mask = batch()
+    with torch.no_grad():
+        whole = alti(model, ids, mask)
+        monkeypatch.setattr(alti_module, "CHUNK_ELEMENTS", 2 * 7 * model.config.hidden_size * 2)  # 2 queries
+        chunked = alti(model, ids, mask)
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b)
 
 
 def test_forward_layers_dispatches_one_map_per_layer():

@@ -80,13 +80,17 @@ class Block:
     res_scale: torch.Tensor  # b: (B, P), the per-query factor on the residual
     bias: torch.Tensor  # c: (B, P, D)
 
-    def transformed(self, start: int, stop: int) -> torch.Tensor:
-        """``T_i(x_j)`` for queries ``start <= i < stop``: ``(B, P_j, stop - start, D)``, keys first."""
-        alpha = self.alpha[:, :, start:stop] * self.attn_scale[:, None, start:stop, None]
+    def transformed(self, start: int, stop: int, key_start: int = 0, key_stop: int | None = None) -> torch.Tensor:
+        """``T_i(x_j)`` for queries ``start <= i < stop`` and keys ``key_start <= j < key_stop`` (a range
+        that holds the queries' own positions): ``(B, keys, queries, D)``, keys first."""
+        key_stop = self.alpha.shape[-1] if key_stop is None else key_stop
+        if key_start > start or key_stop < stop:
+            raise ValueError(f"keys {key_start}..{key_stop} miss the residual of queries {start}..{stop}")
+        alpha = self.alpha[:, :, start:stop, key_start:key_stop] * self.attn_scale[:, None, start:stop, None]
         # one (queries x H) @ (H x D) product per (sentence, key): the head sum
-        t = torch.matmul(alpha.permute(0, 3, 2, 1), self.heads)  # (B, P_j, c, D)
+        t = torch.matmul(alpha.permute(0, 3, 2, 1), self.heads[:, key_start:key_stop])  # (B, keys, c, D)
         i = torch.arange(start, stop, device=t.device)
-        t[:, i, i - start] += self.res_scale[:, i, None] * self.residual[:, i]
+        t[:, i - key_start, i - start] += self.res_scale[:, i, None] * self.residual[:, i]
         return t
 
 
@@ -131,18 +135,23 @@ def layer_contributions(blk: Block, attention_mask: torch.Tensor) -> torch.Tenso
     """``c_ij`` normalised over ``j``: ``(B, 1, P, P)`` float32."""
     B, H, P, _ = blk.alpha.shape
     D = blk.heads.shape[-1]
+    eye = torch.eye(P, dtype=torch.bool, device=blk.alpha.device)
+    # exact zeros where no path exists, instead of ‖y‖ - ‖y - 0‖ rounding either way
+    allowed = ((blk.alpha > 0).any(1) | eye) & attention_mask.bool()[:, :, None]  # (B, P_i, P_j)
     step = max(1, CHUNK_ELEMENTS // max(1, B * P * D))
-    out = torch.empty(B, P, P, device=blk.alpha.device)
+    out = torch.zeros(B, P, P, device=blk.alpha.device)
     for start in range(0, P, step):
         stop = min(P, start + step)
-        t = blk.transformed(start, stop)  # (B, P_j, c, D)
-        y = t.sum(1) + blk.bias[:, start:stop]  # (B, c, D)
+        keys = allowed[:, start:stop].any(1).any(0).nonzero()
+        if not len(keys):  # every row of the chunk is padding
+            continue
+        # only the keys some query of the chunk reaches: half the work in a causal model
+        k0, k1 = min(int(keys[0]), start), max(int(keys[-1]) + 1, stop)
+        t = blk.transformed(start, stop, k0, k1)  # (B, keys, c, D)
+        y = t.sum(1) + blk.bias[:, start:stop]  # (B, c, D): unreached keys add nothing
         # in place: t is this loop's own, and the passes over it are the cost of ALTI
-        dist = t.sub_(y[:, None]).abs_().sum(-1).transpose(1, 2)  # (B, c, P_j)
-        out[:, start:stop] = (y.abs().sum(-1)[..., None] - dist).clamp_min(0)
-    eye = torch.eye(P, dtype=torch.bool, device=out.device)
-    # exact zeros where no path exists, instead of ‖y‖ - ‖y - 0‖ rounding either way
-    allowed = ((blk.alpha > 0).any(1) | eye) & attention_mask.bool()[:, :, None]
+        dist = t.sub_(y[:, None]).abs_().sum(-1).transpose(1, 2)  # (B, c, keys)
+        out[:, start:stop, k0:k1] = (y.abs().sum(-1)[..., None] - dist).clamp_min(0)
     out = out * allowed
     out = out / out.sum(-1, keepdim=True).clamp_min(torch.finfo(out.dtype).tiny)
     return out[:, None]
