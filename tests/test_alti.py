@@ -135,7 +135,7 @@ def test_decomposition_sums_to_the_real_block_output(arch, wrapper):
     assert len(got) == len(real) == model.config.num_hidden_layers
     for blk, y in zip(got, real):
         P = y.shape[1]
-        rebuilt = blk.transformed(0, P).sum(1) + blk.bias
+        rebuilt = blk.transformed(0, P).sum(0) + blk.bias
         torch.testing.assert_close(rebuilt, y.float(), rtol=1e-5, atol=1e-5)
 
 

@@ -62,36 +62,37 @@ import torch
 
 from probing.attention.norm import Architecture, _base, architecture, capture, head_outputs, inverse_rms
 
-# elements of one (B, P, queries, D) block of T_i(x_j) held at once, float32: 128 MiB. Whole
-# batches are fastest: on MiniLM's 64 x 63-piece EWT batches, 16 queries at a time took 1.4x and 4
-# at a time 1.9x the time of all 63 at once (many small (queries x H) @ (H x D) products)
+# elements of one (keys, B, queries, D) block of T_i(x_j) held at once, float32: 128 MiB. Fewer,
+# larger (queries x H+1) @ (H+1 x D) products win: on batches of 64 x 63 pieces (MiniLM, SmolLM2
+# shapes) 128 MiB blocks took 0.5-0.7x the time of 1-16 MiB ones on a 2-core machine
 CHUNK_ELEMENTS = 2**25
 
 
 @dataclass
 class Block:
     """One layer's attention block, factored: ``T_i(x_j) = a_i Σ_h α_ij^h G_hj + δ_ij b_i X_j`` and
-    ``y_i = Σ_j T_i(x_j) + c_i``. All float32."""
+    ``y_i = Σ_j T_i(x_j) + c_i``. The residual is one more "head" with weight ``b_i δ_ij``, so the
+    whole of ``T`` is one batched product. All float32."""
 
     alpha: torch.Tensor  # (B, H, P, P)
-    heads: torch.Tensor  # G: (B, P, H, D), keys first: f_h(x_j) through the key-independent linear maps
-    residual: torch.Tensor  # X: (B, P, D), x_j through the same maps
+    # keys first, (P, B, H + 1, D): G_hj (f_h(x_j) through the key-independent linear maps), then X_j
+    sources: torch.Tensor
     attn_scale: torch.Tensor  # a: (B, P), the per-query factor on the attention part
     res_scale: torch.Tensor  # b: (B, P), the per-query factor on the residual
     bias: torch.Tensor  # c: (B, P, D)
 
     def transformed(self, start: int, stop: int, key_start: int = 0, key_stop: int | None = None) -> torch.Tensor:
         """``T_i(x_j)`` for queries ``start <= i < stop`` and keys ``key_start <= j < key_stop`` (a range
-        that holds the queries' own positions): ``(B, keys, queries, D)``, keys first."""
+        that holds the queries' own positions): ``(keys, B, queries, D)``."""
         key_stop = self.alpha.shape[-1] if key_stop is None else key_stop
         if key_start > start or key_stop < stop:
             raise ValueError(f"keys {key_start}..{key_stop} miss the residual of queries {start}..{stop}")
         alpha = self.alpha[:, :, start:stop, key_start:key_stop] * self.attn_scale[:, None, start:stop, None]
-        # one (queries x H) @ (H x D) product per (sentence, key): the head sum
-        t = torch.matmul(alpha.permute(0, 3, 2, 1), self.heads[:, key_start:key_stop])  # (B, keys, c, D)
-        i = torch.arange(start, stop, device=t.device)
-        t[:, i - key_start, i - start] += self.res_scale[:, i, None] * self.residual[:, i]
-        return t
+        device = alpha.device
+        own = torch.arange(start, stop, device=device)[:, None] == torch.arange(key_start, key_stop, device=device)
+        weights = torch.cat([alpha, (self.res_scale[:, start:stop, None] * own)[:, None]], 1)  # (B, H+1, c, keys)
+        # one (queries x H+1) @ (H+1 x D) product per (key, sentence): the head sum and the residual
+        return torch.matmul(weights.permute(3, 0, 2, 1), self.sources[key_start:key_stop])
 
 
 def block(arch: Architecture, layer, alpha, values, x, o, num_heads: int) -> Block:
@@ -108,13 +109,14 @@ def block(arch: Architecture, layer, alpha, values, x, o, num_heads: int) -> Blo
     b_o = torch.zeros(D, device=x.device) if output.bias is None else output.bias.float()
     one = torch.ones(B, P, device=x.device)
 
-    def heads(w):
-        return head_outputs(values.float(), w, num_heads, keys_first=True)
+    def sources(w, residual):  # (P, B, H + 1, D): positions as head_outputs' batch, keys first
+        heads = head_outputs(values.float().transpose(0, 1).contiguous(), w, num_heads, keys_first=True)
+        return torch.cat([heads, residual.transpose(0, 1)[:, :, None]], 2)
 
     if arch.post_attention is not None:  # Gemma 3: g ⊙ o_i / rms(o_i) joins the residual
         gain, eps = arch.post_attention(layer)
         r = inverse_rms(o, eps)
-        return Block(alpha.float(), heads(gain[:, None] * w_o), x, r, one, r[..., None] * gain * b_o)
+        return Block(alpha.float(), sources(gain[:, None] * w_o, x), r, one, r[..., None] * gain * b_o)
     if arch.block_norm is not None:  # post-LN: LN(o_i + x_i) closes the block
         ln = arch.block_norm(layer)
         gamma = ln.weight.float()
@@ -126,15 +128,15 @@ def block(arch: Architecture, layer, alpha, values, x, o, num_heads: int) -> Blo
 
         # centring each output vector of W_O = centring W_O's columns
         w = gamma[:, None] * (w_o - w_o.mean(0, keepdim=True))
-        return Block(alpha.float(), heads(w), centred(x), inv_sigma, inv_sigma,
+        return Block(alpha.float(), sources(w, centred(x)), inv_sigma, inv_sigma,
                      inv_sigma[..., None] * centred(b_o) + ln.bias.float())
-    return Block(alpha.float(), heads(w_o), x, one, one, b_o.expand(B, P, D))
+    return Block(alpha.float(), sources(w_o, x), one, one, b_o.expand(B, P, D))
 
 
 def layer_contributions(blk: Block, attention_mask: torch.Tensor) -> torch.Tensor:
     """``c_ij`` normalised over ``j``: ``(B, 1, P, P)`` float32."""
     B, H, P, _ = blk.alpha.shape
-    D = blk.heads.shape[-1]
+    D = blk.sources.shape[-1]
     eye = torch.eye(P, dtype=torch.bool, device=blk.alpha.device)
     # exact zeros where no path exists, instead of ‖y‖ - ‖y - 0‖ rounding either way
     allowed = ((blk.alpha > 0).any(1) | eye) & attention_mask.bool()[:, :, None]  # (B, P_i, P_j)
@@ -147,10 +149,10 @@ def layer_contributions(blk: Block, attention_mask: torch.Tensor) -> torch.Tenso
             continue
         # only the keys some query of the chunk reaches: half the work in a causal model
         k0, k1 = min(int(keys[0]), start), max(int(keys[-1]) + 1, stop)
-        t = blk.transformed(start, stop, k0, k1)  # (B, keys, c, D)
-        y = t.sum(1) + blk.bias[:, start:stop]  # (B, c, D): unreached keys add nothing
+        t = blk.transformed(start, stop, k0, k1)  # (keys, B, c, D)
+        y = t.sum(0) + blk.bias[:, start:stop]  # (B, c, D): unreached keys add nothing
         # in place: t is this loop's own, and the passes over it are the cost of ALTI
-        dist = t.sub_(y[:, None]).abs_().sum(-1).transpose(1, 2)  # (B, c, keys)
+        dist = t.sub_(y).abs_().sum(-1).permute(1, 2, 0)  # (B, c, keys)
         out[:, start:stop, k0:k1] = (y.abs().sum(-1)[..., None] - dist).clamp_min(0)
     out = out * allowed
     out = out / out.sum(-1, keepdim=True).clamp_min(torch.finfo(out.dtype).tiny)
