@@ -38,8 +38,8 @@ copy at commit d0f1468; line numbers counted in that copy):
   pre-LN: no transform, ``y_i = Σ_j T_i(x_j) + b_O``, checked against the MLP norm's input
   (l. 210-217); ``d_ij`` as ``F.pairwise_distance(T, y, p=1)`` (l. 222).
 - ``src/utils_contributions.py``, ``normalize_contributions(scaling="min_sum", resultant_norm=
-  ||y_i||_1)``: add ``||y_i||_1`` to ``-d_ij``, clip at 0, divide by the row sum; every caller
-  passes ``torch.norm(resultants, p=1, dim=-1)`` (e.g. ``attributions.py``).
+  ||y_i||_1)``: add ``||y_i||_1`` to ``-d_ij``, clip at 0, divide by the row sum; its callers
+  pass ``torch.norm(resultants, p=1, dim=-1)`` (``attributions.py``, ``contribution_relevancies_sst2``).
 - inseq's ``inseq/attr/feat/ops/alti.py`` (commit 77ef3df, pre-LN only) does the same: ``b_V`` and
   the input norm's bias go to the source through ``α`` ("A⋅θ"), ``b_O`` to ``y_i`` only, L1
   distance, Eq. 9's normalisation.
