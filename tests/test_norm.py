@@ -12,9 +12,11 @@ from transformers import (
     MPNetConfig,
 )
 
+from probing.attention.extract import forward_layers
 from probing.attention.norm import (
     NormUnsupportedError,
     head_outputs,
+    inverse_rms,
     norm_weighted_attentions,
     projections,
     supports,
@@ -38,7 +40,13 @@ TINY = {
 def tiny(arch: str, wrapper: bool, seed: int = 0):
     cfg, auto = TINY[arch]
     torch.manual_seed(seed)
-    return (auto if wrapper else AutoModel).from_config(cfg, attn_implementation="eager").eval()
+    model = (auto if wrapper else AutoModel).from_config(cfg, attn_implementation="eager").eval()
+    if arch == "gemma3":  # from_config leaves every RMSNorm at gain 1 (weight 0): make the gains matter
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    p.normal_(0.0, 0.5)
+    return model
 
 
 def batch():
@@ -104,6 +112,36 @@ def test_hand_computed_llama_grouped_query_causal():
     torch.testing.assert_close(got, expected)
 
 
+def test_hand_computed_gemma3_post_attention_norm():
+    """Gemma 3's post-attention RMSNorm: its gain g = 1 + weight goes into f_h, 1 / rms(o_i) onto row i."""
+    cfg = Gemma3TextConfig(vocab_size=100, hidden_size=4, num_hidden_layers=1, num_attention_heads=2,
+                           num_key_value_heads=2, head_dim=2, intermediate_size=8, layer_types=["full_attention"])
+    model = AutoModel.from_config(cfg, attn_implementation="eager").eval()
+    attn = model.layers[0].self_attn
+    x = torch.tensor([[[1.0, 1, 1, 1], [3, -1, 1, 3], [2, 6, 4, 2]]])
+    with torch.no_grad():  # α uniform over j <= i; W_V = W_O = I: f_0(x) = (x0, x1, 0, 0), f_1(x) = (0, 0, x2, x3)
+        attn.q_proj.weight.zero_()
+        attn.k_proj.weight.zero_()
+        attn.v_proj.weight.copy_(torch.eye(4))
+        attn.o_proj.weight.copy_(torch.eye(4))
+        model.layers[0].post_attention_layernorm.weight.copy_(torch.tensor([0.0, 1, 0, 0]))  # g = (1, 2, 1, 1)
+    attn.v_proj.register_forward_pre_hook(lambda _m, _args: (x,))
+    # o_i = mean_{j<=i} x_j = (1,1,1,1), (2,0,1,2), (2,2,2,2): rms 1, 3/2, 2.
+    # ||g ⊙ f_0(x_j)|| = ||(1,2)||, ||(3,-2)||, ||(2,12)|| = √5, √13, 2√37;
+    # ||g ⊙ f_1(x_j)|| = ||(1,1)||, ||(1,3)||, ||(4,2)|| = √2, √10, 2√5; times α_ij / rms(o_i)
+    with torch.no_grad():
+        (got,) = norm_weighted_attentions(model, torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.long))
+    r = math.sqrt
+    expected = torch.tensor([
+        [[r(5), 0, 0], [r(5) / 3, r(13) / 3, 0], [r(5) / 6, r(13) / 6, r(37) / 3]],
+        [[r(2), 0, 0], [r(2) / 3, r(10) / 3, 0], [r(2) / 6, r(10) / 6, r(5) / 3]],
+    ]).unsqueeze(0)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)  # rms_norm_eps = 1e-6 is in the rms
+    with torch.no_grad():  # renormalised rows: the 1 / rms(o_i) row factor cancels
+        (rows,) = forward_layers(model, torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.long), "norm")
+    torch.testing.assert_close(rows, expected / expected.sum(-1, keepdim=True), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("wrapper", [False, True], ids=["base", "wrapper"])
 @pytest.mark.parametrize("arch", list(TINY))
 def test_head_outputs_add_up_to_the_output_projection(arch, wrapper):
@@ -111,9 +149,12 @@ def test_head_outputs_add_up_to_the_output_projection(arch, wrapper):
     model = tiny(arch, wrapper)
     assert supports(model)
     pairs = projections(model)
-    values, outputs = [], []
+    values, outputs, normed = [], [], []
     hooks = [v.register_forward_hook(lambda _m, _i, out: values.append(out)) for v, _ in pairs]
     hooks += [o.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for _, o in pairs]
+    if arch == "gemma3":  # what is added to the residual stream: the post-attention RMSNorm's output
+        hooks += [layer.post_attention_layernorm.register_forward_hook(lambda _m, _i, out: normed.append(out))
+                  for layer in model.base_model.layers]
     ids, mask = batch()
     with torch.no_grad():
         attentions = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
@@ -121,14 +162,22 @@ def test_head_outputs_add_up_to_the_output_projection(arch, wrapper):
     for h in hooks:
         h.remove()
     heads = model.config.num_attention_heads
-    for alpha, v, out, (_, o), nw in zip(attentions, values, outputs, pairs, norms):
+    for l, (alpha, v, out, (_, o), nw) in enumerate(zip(attentions, values, outputs, pairs, norms)):
         f = head_outputs(v, o.weight, heads)  # (B, H, P, D)
         rebuilt = torch.einsum("bhij,bhjd->bid", alpha, f)
         if o.bias is not None:
             rebuilt = rebuilt + o.bias
         torch.testing.assert_close(rebuilt, out, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(nw, alpha * f.norm(dim=-1)[:, :, None, :])
         assert nw.shape == alpha.shape
+        if arch == "gemma3":
+            # what (head h, key j) adds to token i's residual stream: α_ij g ⊙ f_h(x_j) / rms(o_i)
+            norm = model.base_model.layers[l].post_attention_layernorm
+            parts = torch.einsum("bhij,bhjd->bhijd", alpha, f * (1 + norm.weight))
+            parts = parts * inverse_rms(out, norm.eps)[:, None, :, None, None]
+            torch.testing.assert_close(parts.sum((1, 3)), normed[l], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(nw, parts.norm(dim=-1))
+        else:
+            torch.testing.assert_close(nw, alpha * f.norm(dim=-1)[:, :, None, :])
 
 
 @pytest.mark.parametrize("arch", list(TINY))

@@ -26,7 +26,7 @@ from probing.errors import ProbingError
 
 log = logging.getLogger(__name__)
 
-QUANTITIES = ("attention", "norm")
+QUANTITIES = ("attention", "norm", "alti")
 PRECISIONS = ("fp32", "bf16", "auto")
 # CPU flags of hardware bf16 matmuls (AMX tiles, AVX512-BF16): oneDNN runs bf16 Linear layers there
 # several times as fast as fp32
@@ -41,9 +41,11 @@ class ExtractionError(ProbingError, ValueError):
 class ExtractionSettings:
     """``max_length`` counts pieces with the special tokens; ``None`` means the model's limit.
 
-    ``quantity``: "attention" (the weights α) or "norm" (Kobayashi et al. 2020: ||α_ij f_h(x_j)||,
-    :mod:`probing.attention.norm`). ``renormalize``: norm rows are rescaled to sum to 1 at piece
-    level before the merge, so every job reads them like attention; false keeps raw norms.
+    ``quantity``: "attention" (the weights α), "norm" (Kobayashi et al. 2020: ||α_ij f_h(x_j)||,
+    :mod:`probing.attention.norm`) or "alti" (Ferrando et al. 2022: the whole attention block's
+    contributions, one map per layer, :mod:`probing.attention.alti`). ``renormalize``: norm rows
+    are rescaled to sum to 1 at piece level before the merge, so every job reads them like
+    attention; false keeps raw norms. ALTI rows sum to 1 by definition: it does not apply there.
     """
 
     mode: str
@@ -71,7 +73,9 @@ class ExtractionSettings:
         """The settings that change the maps (part of the cache key)."""
         key = {"mode": self.mode, "max_length": self.max_length or "model"}
         if self.quantity != "attention":  # absent for attention, so older cache keys stay valid
-            key.update(quantity=self.quantity, renormalize=self.renormalize)
+            key["quantity"] = self.quantity
+        if self.quantity == "norm":
+            key["renormalize"] = self.renormalize
         if self.compute_dtype() != "fp32":  # absent for fp32, likewise
             key["precision"] = self.compute_dtype()
         return key
@@ -187,7 +191,7 @@ def pad_batch(input_ids: list[list[int]], pad_id: int | None, device) -> tuple[t
 
 def forward_layers(model, ids: torch.Tensor, mask: torch.Tensor, quantity: str = "attention",
                    renormalize: bool = True) -> tuple[torch.Tensor, ...]:
-    """(B, P) ids -> one (B, H, P, P) piece-level map per layer.
+    """(B, P) ids -> one (B, H, P, P) piece-level map per layer ((B, 1, P, P) for ALTI).
 
     Kept per layer, never stacked: a stacked copy would double the peak memory, which long batches
     of a 30-layer model make the largest allocation of the whole extraction.
@@ -196,6 +200,10 @@ def forward_layers(model, ids: torch.Tensor, mask: torch.Tensor, quantity: str =
         from probing.attention.norm import norm_weighted_attentions
 
         layers = norm_weighted_attentions(model, ids, mask)
+    elif quantity == "alti":
+        from probing.attention.alti import alti
+
+        layers = alti(model, ids, mask)
     else:
         layers = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
     if not layers or any(a is None for a in layers):
