@@ -48,3 +48,25 @@ def test_residual_zero_multiplies_the_maps_as_they_are():
 def test_wrong_shape_is_named():
     with pytest.raises(ValueError, match=r"needs \(2\*3, T, T\) maps, got \(4, 3, 3\)"):
         rollout(MAPS, num_layers=2, num_heads=3)
+
+
+def test_rollout_is_a_stored_quantity_derived_from_the_attention_cache(compose_tiny, monkeypatch):
+    import dataclasses
+
+    from hydra.utils import instantiate
+
+    from probing.attention import extract as ex
+    from probing.attention import store as st
+
+    cfg = compose_tiny("extract", "split=dev")
+    encoder, corpus, settings = instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract)
+    attention, _ = st.open_split(encoder, corpus, "dev", settings, cfg.paths.attention_cache)
+    # no forward pass: the model is never loaded for it
+    monkeypatch.setattr(ex, "plan_extraction", lambda *a, **k: pytest.fail("rollout ran the model"))
+    rolled, _ = st.open_split(encoder, corpus, "dev", dataclasses.replace(settings, quantity="rollout"),
+                              cfg.paths.attention_cache)
+    assert rolled.key["quantity"] == "rollout" and rolled.dir != attention.dir
+    assert (rolled.num_layers, rolled.num_heads) == (attention.num_layers, 1)  # one map per layer
+    for i in attention.kept:
+        want = rollout(attention.maps(i), attention.num_layers, attention.num_heads)
+        np.testing.assert_allclose(rolled.maps(i), want, atol=1e-3)  # float16 in the cache

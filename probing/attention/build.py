@@ -85,3 +85,16 @@ def build_lock(directory: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def derive(directory: Path, key: dict, source: AttentionCache, transform, num_maps_per_layer: int) -> AttentionCache:
+    """A cache computed from another cache's maps, sentence by sentence, with no model: ``transform``
+    takes a sentence's (K, T, T) maps to its (L * ``num_maps_per_layer``, T, T) ones (rollout)."""
+    writer = CacheWriter(directory, key, len(source.index), source.num_layers, num_maps_per_layer, source.layout)
+    todo = [i for i in source.kept if not writer.done(i)]
+    log.info("deriving %s from %s (%d sentences)", directory, source.dir, len(todo))
+    for step, i in enumerate(todo):
+        writer.add(i, transform(source.maps(i)))
+        if step % 2000 == 1999:
+            writer.flush()
+    return writer.finish(source.skipped, derived_from=str(source.dir))

@@ -26,7 +26,9 @@ from probing.errors import ProbingError
 
 log = logging.getLogger(__name__)
 
-QUANTITIES = ("attention", "norm", "alti")
+QUANTITIES = ("attention", "norm", "alti", "rollout")
+# quantities computed from another quantity's cache, with no forward pass of their own
+DERIVED = {"rollout": "attention"}
 PRECISIONS = ("fp32", "bf16", "auto")
 # CPU flags of hardware bf16 matmuls (AMX tiles, AVX512-BF16): oneDNN runs bf16 Linear layers there
 # several times as fast as fp32

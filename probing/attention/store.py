@@ -12,6 +12,7 @@ ahead of time (the runner's ``extract`` task):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,10 @@ import numpy as np
 from probing.attention import build, shards
 from probing.attention.cache import AttentionCache, CacheError, CombinedCache
 from probing.attention.encoders import EncoderSpec
-from probing.attention.extract import ExtractionSettings
+from probing.attention.extract import DERIVED, ExtractionSettings
 from probing.attention.keys import cache_dir_for, cache_key, data_key
 from probing.attention.layout import Layout
+from probing.attention.rollout import rollout
 from probing.data.corpus import Corpus
 from probing.data.sentence import Sentence
 
@@ -71,6 +73,8 @@ def open_units(encoder: EncoderSpec, units: list[Sentence], data: dict, settings
     """
     key = cache_key(encoder, data, settings)
     directory = cache_dir_for(cache_root, encoder, label, key)
+    if settings.quantity in DERIVED:
+        return _derived(encoder, units, data, settings, cache_root, label, source, key, directory)
     if shard is not None:
         try:  # merged already: the shard has nothing left to do
             return AttentionCache(directory)
@@ -93,6 +97,23 @@ def open_units(encoder: EncoderSpec, units: list[Sentence], data: dict, settings
         if found:
             return shards.merge_shards(directory, key, found)
         return build.build(directory, key, encoder, units, settings, source)
+
+
+def _derived(encoder, units, data, settings, cache_root, label, source, key, directory) -> AttentionCache:
+    """A quantity computed from another's cache (rollout from attention): that cache first, then
+    one pass over its maps, under the same lock discipline as an extraction."""
+    try:
+        return AttentionCache(directory, verify="auto")
+    except CacheError:
+        pass
+    base = open_units(encoder, units, data, dataclasses.replace(settings, quantity=DERIVED[settings.quantity]),
+                      cache_root, label, source)
+    with build.build_lock(directory):
+        try:
+            return AttentionCache(directory, verify="auto")
+        except CacheError:
+            return build.derive(directory, key, base,
+                                lambda maps: rollout(maps, base.num_layers, base.num_heads), 1)
 
 
 def open_split(encoder: EncoderSpec, corpus: Corpus, split: str, settings: ExtractionSettings,
