@@ -100,7 +100,7 @@ def test_caveat_names_the_encoder_and_the_data(compose_tiny):
     # the encoder's own caveat (no weights are loaded for it), the data's task and GloVe's size
     cfg = compose_tiny("train", "model=bert_base_uncased", "probe=attn_only")
     encoder = instantiate(cfg.model)
-    dm = SimpleNamespace(attention=True, encoder=encoder, task=DependencyTask(), glove=SimpleNamespace(dim=50),
+    dm = SimpleNamespace(attention=True, encoder=encoder, task=DependencyTask(label_level="base"), glove=SimpleNamespace(dim=50),
                          corpus=instantiate(cfg.data))
     text = caveat(cfg, dm)
     assert text.startswith(encoder.caveat()) and "sentence-embedding" not in text
@@ -219,3 +219,11 @@ def test_optuna_sweep_of_two_trials_in_parallel_through_joblib(tmp_path):
     results = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in results and "probe.optimizer.lr" in results
     assert "JoblibLauncher" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()
+
+
+def test_a_probe_trains_on_the_control_task(compose_tiny):
+    cfg = compose_tiny("train", "task@data.task=dependency_control", "probe=attn_only", "~logger",
+                       "trainer.max_epochs=1")
+    rec = run(cfg)
+    assert rec.get("data.task._target_") == "probing.probes.tasks.ControlDependencyTask"
+    assert 0 <= rec.metrics["val/uas"] <= 1 and "control task" in rec.caveat

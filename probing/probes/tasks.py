@@ -10,6 +10,7 @@ The data config names its task (``task:`` node with ``_target_`` in ``conf/data/
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -64,7 +65,7 @@ class DependencyTask(Task):
     "exact" keeps them.
     """
 
-    label_level: str = "base"
+    label_level: str
     metric: ClassVar[str] = "uas"
     labeled_metric: ClassVar[str | None] = "las"
     label_name: ClassVar[str | None] = "relation"
@@ -87,6 +88,39 @@ class DependencyTask(Task):
 
     def describe(self) -> str:
         return "each word's syntactic head (UAS, punctuation excluded)"
+
+
+BEHAVIOURS = ("self", "first", "last")
+
+
+@dataclass
+class ControlDependencyTask(Task):
+    """Hewitt & Liang's control task for dependency heads: each word type (lowercased) gets one of
+    three behaviours, fixed by ``seed``: attach to itself, to the sentence's first word, or to its
+    last word. The sentences, the queries and the output space are the dependency task's; the
+    answer is no syntax, so a probe that scores well here learns the task itself. Punctuation is
+    left out as in UAS; ROOT is a candidate but never gold; there are no labels."""
+
+    seed: int
+    metric: ClassVar[str] = "uas"
+    root: ClassVar[bool] = True
+    trees: ClassVar[bool] = False  # its gold is no tree: no MST decoding
+
+    def behaviour(self, word: str) -> str:
+        """The behaviour of a word type: a hash of the type and the seed, the same in every run."""
+        digest = hashlib.blake2b(f"{self.seed}\t{word.lower()}".encode(), digest_size=8).digest()
+        return BEHAVIOURS[int.from_bytes(digest, "big") % len(BEHAVIOURS)]
+
+    def example(self, sentence: Sentence) -> Example:
+        n = len(sentence)
+        target = {"self": lambda w: w + 1, "first": lambda w: 1, "last": lambda w: n}
+        return Example(spans=[(w,) for w in range(n)],
+                       gold=[(target[self.behaviour(word)](w),) for w, word in enumerate(sentence.words)],
+                       labels=None, scored=~sentence.is_punct)
+
+    def describe(self) -> str:
+        return (f"a control task (Hewitt & Liang 2019, seed {self.seed}): each word type attaches to itself, the "
+                "first word or the last word")
 
 
 @dataclass
