@@ -185,9 +185,31 @@ def coref_fallback(e: Evidence) -> str:
 def similarity(e: Evidence) -> str:
     s = e["head_similarity"]
     x, p = s["different_over_same_layer_distance"], s.get("layer_permutation_p")
+    if x is None:
+        return f"{UNTESTED}: one map per layer"
     if p is None:
         return f"{UNTESTED}: the run predates the permutation control"
     return f"{_verdict(x > 1 and p < PERMUTATION_P)}: different/same-layer distance {x:.2f}, permutation p {p:.3f}"
+
+
+def similarity_cell(s: dict) -> str:
+    """The ratio with its permutation p, or why there is none."""
+    if s.get("different_over_same_layer_distance") is None:
+        return "n/a (one map per layer)"
+    return f"{s['different_over_same_layer_distance']:.2f} ({s.get('layer_permutation_p', float('nan')):.3f})"
+
+
+def quantity_row(model: str, quantity: str, s: dict, uas: list[float]) -> dict:
+    """The findings that depend on the measure of context mixing, for one model and quantity: the
+    sink's largest share, Table 1's All row, the similarity ratio, the Attn probe (``uas``: dev UAS
+    per seed). ``s``: the ``surface``, ``syntax_heads`` and ``head_similarity`` summaries."""
+    name, share, _ = sink_layers({"surface": s["surface"]})
+    a = s["syntax_heads"]["rows"].get("All", {})
+    return {"model": model, "quantity": quantity,
+            "largest sink share (layer)": f"{share.max():.2f} on the {name} ({int(share.argmax()) + 1})",
+            "Table 1 All: best (acc) vs offset": f"{a.get('head')} ({a.get('accuracy')}) vs {a.get('baseline_accuracy')}",
+            "different/same-layer distance (p)": similarity_cell(s["head_similarity"]),
+            "Attn dev UAS": mean_std(uas)}
 
 
 # --- Table 3 -------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ from matplotlib.figure import Figure
 from probing import record, runner
 from probing.analysis import paper
 from probing.analysis.base import Context, Section, job_classes
-from probing.analysis.claims import CLAIMS, sink_layers
+from probing.analysis.claims import CLAIMS, quantity_row, sink_layers
+from probing.analysis.explorer import ExplorerJob, write_explorer
 from probing.analysis.similarity import DistanceAccumulator, mds_embedding, without_ticks
 from probing.record import RunRecord
 
@@ -44,8 +45,9 @@ class FamiliesJob:
     """The cross-family comparison of issue 11 (see the module docstring for every rule)."""
 
     in_report: ClassVar[bool] = False
-    tiny_overrides: ClassVar[list[str]] = ["models=tiny",
-                                           "analysis.map_sentences=3", "analysis.tiny=true"]
+    tiny_overrides: ClassVar[list[str]] = ["models=tiny", "analysis.map_sentences=3", "analysis.tiny=true",
+                                           "analysis.explorer.num_sentences=3", "analysis.explorer.syntax.min_count=2",
+                                           "data@analysis.explorer.coref.corpus=tiny", "analysis.explorer.coref_split=train"]
     models: list[str]  # conf/models/ (the YAML): the bundled models
     quantities: list[str]
     probe_runs: str | None  # a folder of finished train.py runs (their records) for Table 3
@@ -54,6 +56,7 @@ class FamiliesJob:
     # where each model's job runs go (<runs_dir>/<model>/<job>/; default: this run's folder): a
     # finished run of the same config by the same committed code there is read, not run again
     runs_dir: str | None
+    explorer: ExplorerJob  # the compare page's settings (conf/analysis/explorer.yaml, fewer sentences)
     tiny: bool  # compose every job with its class's tiny_overrides (smoke runs on tiny data)
 
     def run(self, ctx: Context) -> Section:
@@ -73,8 +76,12 @@ class FamiliesJob:
         emb = self._head_map(ctx, per_model)
         if emb is not None:
             figs.append(ctx.writer.figure(head_map_figure(*emb), "heads_of_all_families")[0])
+        # one explorer page for every model, head maps side by side (rows aligned by relative depth)
+        explorer = write_explorer([self.explorer.collect(self._model_context(ctx, m)) for m in self.models],
+                                  "explorer", title="Every model's heads", writer=ctx.writer,
+                                  max_bytes=self.explorer.max_bytes)
         summary = {"models": per_model, "claims": claim_rows, "by_quantity": quantity_rows, "sinks": sink_rows,
-                   "sink_metric": metric_rows}
+                   "sink_metric": metric_rows, "explorer": explorer.name}
         caveats = "\n".join(f"- {r['caveat']}" for r in per_model.values())
         md = (f"Every model on `{ctx.corpus.name}` `{ctx.split}` (coreference: its own corpus). The paper used "
               f"BERT-base on WSJ and CoNLL-2012: compare findings, not numbers.\n\n{caveats}\n\n"
@@ -109,13 +116,13 @@ class FamiliesJob:
                     got["layers"] = len(rec.summary["first_by_layer"])
         return got
 
+    def _model_context(self, ctx: Context, model: str) -> Context:
+        cfg, _ = self._compose(ctx, model, "surface", ctx.out)
+        return Context.from_cfg(cfg, ctx.out, ctx.writer)
+
     def _head_map(self, ctx: Context, per_model: dict) -> tuple | None:
         """JS distances between all heads of all models on word-to-word maps of shared sentences."""
-        stores = {}
-        for model in self.models:
-            cfg, _ = self._compose(ctx, model, "surface", ctx.out)
-            store, sentences = Context.from_cfg(cfg, ctx.out, ctx.writer).attention()
-            stores[model] = store
+        stores = {m: self._model_context(ctx, m).attention()[0] for m in self.models}
         kept = set.intersection(*(set(s.kept.tolist()) for s in stores.values()))
         picks = sorted(kept)[: self.map_sentences]
         sizes = [stores[m].num_maps for m in self.models]
@@ -169,23 +176,16 @@ def probe_uas(records: list[RunRecord], model: str) -> dict[str, list[float]]:
 
 
 def quantity_table(per_model: dict, quantities: list[str]) -> list[dict]:
-    """The findings that depend on the measure, one row per model and quantity: the sink's largest
-    share, Table 1's All row, the same-layer similarity ratio with its permutation p."""
+    """:func:`~probing.analysis.claims.quantity_row` per model and quantity (the Attn probe where
+    the probe runs read that quantity: attention's Table 3 runs)."""
     rows = []
     for m, e in per_model.items():
         for q in quantities:
             suffix = "" if q == "attention" else f"-{q}"
             if f"surface{suffix}" not in e:
                 continue
-            name, share, _ = sink_layers({"surface": e[f"surface{suffix}"]})
-            all_row = e[f"syntax_heads{suffix}"]["rows"].get("All", {})
-            sim = e[f"head_similarity{suffix}"]
-            rows.append({"model": m, "quantity": q,
-                         "largest sink share (layer)": f"{share.max():.2f} on the {name} ({int(share.argmax()) + 1})",
-                         "Table 1 All: best head vs offset": f"{all_row.get('accuracy')} ({all_row.get('head')}) vs "
-                                                             f"{all_row.get('baseline_accuracy')}",
-                         "different/same-layer distance (permutation p)":
-                             f"{sim['different_over_same_layer_distance']:.2f} ({sim['layer_permutation_p']:.3f})"})
+            jobs = {job: e[f"{job}{suffix}"] for job in PER_QUANTITY_JOBS}
+            rows.append(quantity_row(m, q, jobs, e["probes"].get("attn_only", []) if q == "attention" else []))
     return rows
 
 

@@ -220,16 +220,21 @@ class SimilarityJob:
         ctx.out.mkdir(parents=True, exist_ok=True)
         np.save(ctx.out / "js_distances.npy", dist)
         fig = ctx.writer.figure(plot_mds(emb, labels, layers), "head_similarity_mds")[0]
-        ratio = same_layer_ratio(dist, L, H)
+        # one map per layer (rollout, ALTI) has no two heads of a layer to compare
+        ratio = same_layer_ratio(dist, L, H) if H > 1 else None
         rows = [{"head": head_name(k, H), "layer": int(layers[k]), "behaviour": labels[k],
                  "x": float(emb[k, 0]), "y": float(emb[k, 1])} for k in range(K)]
         ctx.writer.table("head_similarity", rows)
         counts = {b: labels.count(b) for b in sorted(set(labels))}
-        p = layer_permutation_p(dist, L, H, seed=self.seed)
+        p = layer_permutation_p(dist, L, H, seed=self.seed) if H > 1 else None
         summary = {"different_over_same_layer_distance": ratio, "layer_permutation_p": p, "behaviours": counts,
                    "sentences": stats["num_sentences"]}
-        md = (f"Mean JS distance between heads of different layers over that within a layer, "
-              f"over {stats['num_sentences']} sentences: **{ratio:.2f}** (above 1: same-layer heads sit closer, "
-              f"as the paper found); {p:.3f} of 1,000 random assignments of the heads to layers reach it. "
-              f"Behaviours: {counts}.")
+        if ratio is None:
+            md = (f"One map per layer: no same-layer pairs to compare, so no ratio. Behaviours over "
+                  f"{stats['num_sentences']} sentences: {counts}.")
+        else:
+            md = (f"Mean JS distance between heads of different layers over that within a layer, "
+                  f"over {stats['num_sentences']} sentences: **{ratio:.2f}** (above 1: same-layer heads sit closer, "
+                  f"as the paper found); {p:.3f} of 1,000 random assignments of the heads to layers reach it. "
+                  f"Behaviours: {counts}.")
         return Section("Head similarity (§6)", md, [fig], summary)

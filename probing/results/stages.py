@@ -7,11 +7,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import get_class
 
 from probing import record, runner
+from probing.analysis.base import job_classes
+from probing.analysis.claims import quantity_row
+from probing.analysis.explorer import ExplorerJob, screenshot_panels
 from probing.analysis.paper import TABLE3
-from probing.record import STD_NAME, RunRecord, mean_std
+from probing.record import STD_NAME, RunRecord, mean_std, sample_std
 from probing.results import tables
 from probing.results.pages import Block, Page
 from probing.results.plan import ROOT, Executor, Plan, RunSpec
@@ -20,6 +24,11 @@ Records = dict[RunSpec, RunRecord]
 # the order Table 3's probes run in: the random-init row last (its encoders' caches take longest)
 RUN_ORDER = ["right_branching", "distances_plus_glove", "attn_only", "attn_plus_glove", "random_init_attn_plus_glove"]
 PAPER_RECIPE = ("experiment=clark19_table3",)
+
+
+def tiny(plan: Plan, job: str) -> list[str]:
+    """An analysis job's own overrides for the tiny data, in --quick; none otherwise."""
+    return list(job_classes()[job].tiny_overrides) if plan.quick else []
 
 
 class Stage:
@@ -46,20 +55,26 @@ def reads_attention(probe: str) -> bool:
     return bool(get_class(cfg.probe.net._target_).uses_attention)
 
 
-def table3_specs(plan: Plan, recipe: str) -> list[RunSpec]:
-    """Every Table 3 row x seed with one recipe ("paper" or "default"): the attention-free rows once,
-    the others per model (the random-init row per encoder, a fresh random encoder per seed)."""
-    extra = PAPER_RECIPE if recipe == "paper" else ()
+CONTROL = ("task@data.task=dependency_control",)
+
+
+def table3_specs(plan: Plan, recipe: str, control: bool = False, probes: list[str] = RUN_ORDER,
+                 extra: tuple[str, ...] = (), where: str | None = None) -> list[RunSpec]:
+    """Every Table 3 row x seed with one recipe ("paper" or "default"), on the dependency task or
+    its control: the attention-free rows once, the others per model (the random-init row per
+    encoder, a fresh random encoder per seed). ``extra`` overrides go to the attention probes."""
+    extra_all = (*(PAPER_RECIPE if recipe == "paper" else ()), *(CONTROL if control else ()))
+    where = where or f"table3/{recipe}{'-control' if control else ''}"
     specs = []
-    for probe in RUN_ORDER:
+    for probe in probes:
         for seed in plan.seeds:
             if not reads_attention(probe):
-                specs.append(plan.train(*extra, f"probe={probe}", f"seed={seed}",
-                                        out=f"table3/{recipe}/no_model/{probe}/seed{seed}"))
+                specs.append(plan.train(*extra_all, f"probe={probe}", f"seed={seed}",
+                                        out=f"{where}/no_model/{probe}/seed{seed}"))
                 continue
             for model in plan.encoders if probe == "random_init_attn_plus_glove" else plan.models:
-                specs.append(plan.train(*extra, f"model={model}", f"probe={probe}", f"seed={seed}",
-                                        out=f"table3/{recipe}/{model}/{probe}/seed{seed}"))
+                specs.append(plan.train(*extra_all, f"model={model}", f"probe={probe}", f"seed={seed}", *extra,
+                                        out=f"{where}/{model}/{probe}/seed{seed}"))
     return specs
 
 
@@ -73,22 +88,35 @@ ORDER_RULE = ("Rule: for every pair of rows the paper orders (A above B in UAS),
               "seeds behind them, and the sample std of the gap; a gap within that spread is marked.")
 
 
+SELECTIVITY = ("Hewitt & Liang (2019): every probe trained again, same recipe and seeds, on a control task that "
+               "keeps the sentences and the output space but not the syntax (each word type attaches to itself, the "
+               "sentence's first word or its last word: `conf/task/dependency_control.yaml`); selectivity = dev UAS "
+               "minus dev UAS on the control, in points, the control's UAS in brackets. Expected before measuring: "
+               "Attn (2·L·H weights, two ROOT scalars) cannot tell word types apart and so cannot learn the "
+               "control, so its selectivity is high; Attn + GloVe and Distances + GloVe read each word's GloVe "
+               "vector through many more weights and can learn a type's behaviour, so theirs is lower; "
+               "right-branching learns nothing either way.")
+
+
 class Table3(Stage):
     name, title = "table3", "Table 3, the paper's recipe"
 
     def specs(self, plan):
-        return table3_specs(plan, "paper")
+        return table3_specs(plan, "paper") + table3_specs(plan, "paper", control=True)
 
     def page(self, plan, got):
-        recs = list(got.values())
-        lines = tables.ordering_lines(tables.orderings(recs, plan.models))
+        real = [r for s, r in got.items() if s.out.startswith("table3/paper/")]
+        control = [r for s, r in got.items() if s.out.startswith("table3/paper-control/")]
+        lines = tables.ordering_lines(tables.orderings(real, plan.models))
         return Page("Table 3: attention-based probing classifiers (the paper's recipe)",
                     f"{T3_RULE} Recipe: `experiment=clark19_table3` (Adam, lr 0.002, one epoch, one sentence per "
                     f"batch), seeds {plan.seeds}.",
-                    [Block("Table 3 (UAS %, the paper's recipe)", rows=tables.table3_rows(recs, plan.models),
+                    [Block("Table 3 (UAS %, the paper's recipe)", rows=tables.table3_rows(real, plan.models),
                            readme=True),
                      Block("Orderings that differ from the paper's (dev, the paper's recipe)", ORDER_RULE,
-                           after="\n".join(lines) or "None: every ordering replicates.", readme=True)])
+                           after="\n".join(lines) or "None: every ordering replicates.", readme=True),
+                     Block("Selectivity: dev UAS minus the control task's (points)", SELECTIVITY,
+                           tables.selectivity_rows(real, control, plan.models), readme=True)])
 
 
 def default_recipe() -> str:
@@ -158,8 +186,10 @@ SYNTAX_VARIANTS = {
     "label_level=base": ["analysis.label_level=base"],
     "offsets -3..2, clipped (released baseline)": ["analysis.offsets=[-3,-2,-1,0,1,2]", "analysis.offset_clip=true"],
     "before issue 10 (head_row, base)": ["analysis.head_dep_rule=head_row", "analysis.label_level=base"],
+    "clitics ' ’s ’ too (before issue 18)": ["""analysis.clitics=["'s","s'","'","’s","’"]"""],
 }
 BEFORE = ["probe.net.root=start_end", "probe.mask_self=true", "probe.net.init=pytorch", "probe.loss=query_mean"]
+ROOT_OFF = "datamodule.root_from_first_position=false"
 PROBE_VARIANTS = {  # the ROOT form alone on Attn, where it matters most; all the options together on each
     "attn_only": {"root=start_end": BEFORE[:1], "all four (before issue 10)": BEFORE},
     "attn_plus_glove": {"all four (before issue 10)": BEFORE},
@@ -179,6 +209,12 @@ class Definitions(Stage):
 
     def specs(self, plan):
         seed, specs = plan.seeds[0], []
+        for model in plan.causal:  # ROOT from the first position, or none, where no start token is
+            for probe in ("attn_only", "attn_plus_glove"):
+                specs += [plan.train(*PAPER_RECIPE, f"model={model}", f"probe={probe}", f"seed={seed}",
+                                     out=f"table3/paper/{model}/{probe}/seed{seed}"),
+                          plan.train(*PAPER_RECIPE, f"model={model}", f"probe={probe}", f"seed={seed}", ROOT_OFF,
+                                     out=f"definitions/{model}/{probe}-root")]
         for model in plan.encoders:
             for i, over in enumerate(self._some(plan, SYNTAX_VARIANTS).values()):
                 specs.append(plan.analyze("analysis=syntax_heads", f"model={model}", *over,
@@ -194,7 +230,7 @@ class Definitions(Stage):
 
     def page(self, plan, got):
         table1: dict[tuple, dict] = {}
-        probe_rows = []
+        probe_rows, root_rows = [], []
         names = {**{f"syntax{i}": n for i, n in enumerate(SYNTAX_VARIANTS)}}
         for spec, rec in got.items():
             model = rec.get("model.name")
@@ -205,6 +241,13 @@ class Definitions(Stage):
                     row = table1.setdefault((model, rel), {"model": model, "relation": rel})
                     row[variant] = (f"{r['accuracy']} ({r['head']} {r['direction']}; base {r['baseline_accuracy']} "
                                     f"{r['baseline_offset']:+d}; n={r['count']})")
+            elif spec.out.endswith("-root") or (rec.model in plan.causal and rec.kind == "probe"):
+                off = spec.out.endswith("-root")
+                per_root = rec.metrics.get("test/root", None)
+                root_rows.append({"model": model, "probe": TABLE3[rec.name][0],
+                                  "ROOT": "no ROOT attention (option)" if off else "the first position (default)",
+                                  "dev UAS": mean_std([rec.metrics["val/uas"]]),
+                                  "test ROOT words right": root_accuracy(rec) if per_root is None else per_root})
             else:
                 options = {"released (default)": [], **PROBE_VARIANTS[rec.name]}
                 variant = next(n for n, over in options.items() if tuple(over) == tuple(
@@ -216,7 +259,25 @@ class Definitions(Stage):
                     "definition is an option, measured here on EWT dev.",
                     [Block("Table 1 (`analysis=syntax_heads`)", "Accuracy and baseline in %.", list(table1.values())),
                      Block(f"Probes (paper recipe, seed {plan.seeds[0]}, dev UAS %)",
-                           "The released rows are the `table3` stage's runs.", probe_rows)])
+                           "The released rows are the `table3` stage's runs.", probe_rows),
+                     Block("ROOT in a model without a start token (paper recipe, seed 0)",
+                           "SmolLM2 has no special token: the released ROOT features (attention to [CLS] and [SEP]) "
+                           "would be zero, its ROOT logit a constant. By default they read the first position (the "
+                           "sink); `datamodule.root_from_first_position=false` keeps the constant. ROOT words are "
+                           "about 9% of the scored words; their test accuracy from the run's per-relation table.",
+                           root_rows)])
+
+
+def root_accuracy(rec: RunRecord) -> str:
+    """The test accuracy of ROOT-attached words, from the run's per-relation table."""
+    table = rec.dir / "per_relation_uas.csv"
+    if not table.is_file():
+        return "n/a"
+    for line in table.read_text().splitlines()[1:]:
+        relation, uas, count = line.split(",")
+        if relation == "root":
+            return f"{100 * float(uas):.1f} (n={count})"
+    return "n/a"
 
 
 def copy_figures(rec: RunRecord, results: Path, dest: str) -> list[str]:
@@ -245,13 +306,17 @@ class Analysis(Stage):
 
     name, title = "analysis", "Every analysis job, model by model"
 
-    def model_specs(self, plan: Plan, m: str) -> tuple[RunSpec, RunSpec, RunSpec]:
+    def model_specs(self, plan: Plan, m: str) -> tuple[RunSpec, ...]:
         tiny = ("analysis.tiny=true",) if plan.quick else ()
-        return (plan.analyze("analysis=report", f"model={m}", *tiny, out=f"analysis/{m}"),
+        explorer = ExplorerJob.tiny_overrides if plan.quick else ()
+        # the report runs every job but the explorer, which gets the norm-weighted maps beside the weights
+        return (plan.analyze("analysis=report", f"model={m}", "analysis.skip=[explorer]", *tiny, out=f"analysis/{m}"),
                 plan.analyze("analysis=surface", f"model={m}", f"data={plan.restaurants}",
                              f"split={plan.restaurants_split}", out=f"restaurants/{m}/surface", data=False),
                 plan.analyze("analysis=attention_view", f"model={m}", f"data={plan.restaurants}",
-                             out=f"restaurants/{m}/view", data=False))
+                             out=f"restaurants/{m}/view", data=False),
+                plan.analyze("analysis=explorer", f"model={m}", "analysis.quantities=[attention,norm]", *explorer,
+                             out=f"explorer/{m}"))
 
     def specs(self, plan):
         return [s for m in plan.models for s in self.model_specs(plan, m)]
@@ -259,14 +324,29 @@ class Analysis(Stage):
     def run(self, plan, execute):
         pages = {}
         for m in plan.models:
-            report, surface, view = execute(list(self.model_specs(plan, m)))
+            report, surface, view, explorer = execute(list(self.model_specs(plan, m)))
             blocks = [section_block(r, plan.results, f"{m}/{r.name}", report.caveat) for r in sub_records(report)]
             blocks.append(section_block(surface, plan.results, f"{m}/restaurants", report.caveat))
             blocks[-1].heading = f"Surface statistics on the restaurant reviews ({plan.restaurants_split})"
             blocks.append(section_block(view, plan.results, f"{m}/view", report.caveat))
+            blocks.append(explorer_block(explorer, explorer.summary["html"], plan, m))
             pages[f"analysis_{m}"] = Page(f"What does {m} look at?", f"> {report.caveat}", blocks,
                                           link=f"Every analysis job on `{m}`")
         return pages
+
+
+def explorer_block(rec: RunRecord, html: str, plan: Plan, name: str) -> Block:
+    """An explorer page that ``rec``'s run wrote (not committed: its size), with PNGs of its panels
+    taken by headless Chromium into ``results/figures/explorer/`` (committed) where it is installed."""
+    page = rec.dir / html
+    shots = []
+    if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
+        shots = screenshot_panels(page, plan.results / "figures" / "explorer", prefix=name)
+    links = "\n\n".join(f"![{p.stem}]({p.relative_to(plan.results)})" for p in shots) or (
+        "(no Chromium here: `make browser`, then re-run the stage, takes the screenshots)")
+    return Block(f"Attention explorer: {name}",
+                 f"The page is `{page}` ({page.stat().st_size / 1e6:.1f} MB; not committed: run "
+                 f"`{rec.provenance.get('command', '')}`). Its panels as it opens:", after=links)
 
 
 def sub_records(report: RunRecord) -> list[RunRecord]:
@@ -324,21 +404,174 @@ class Families(Stage):
     name, title = "families", "The paper's claims, model by model"
 
     def specs(self, plan):
-        return table3_specs(plan, "paper") + Analysis().specs(plan) + [plan.analyze(
+        return (table3_specs(plan, "paper") + Analysis().specs(plan) + Quantities().specs(plan) + [plan.analyze(
             "analysis=families", f"models.names=[{','.join(plan.models)}]",
+            f"analysis.quantities=[attention,{','.join(QUANTITIES)}]",
             f"analysis.probe_runs={plan.out / 'table3' / 'paper'}", f"analysis.runs_dir={plan.out / 'analysis'}",
-            *(["analysis.tiny=true", "analysis.map_sentences=3"] if plan.quick else []), out="families")]
+            *(["analysis.tiny=true", "analysis.map_sentences=3", "analysis.explorer.num_sentences=3"] if plan.quick
+              else []), out="families")])
 
     def page(self, plan, got):
         rec = got[self.specs(plan)[-1]]
         s = rec.summary
         figures = copy_figures(rec, plan.results, "families")
         return Page("Do the lessons generalise? Encoders and causal LMs side by side",
-                    "EWT dev (coreference: GUM dev); the rule of each verdict is in `probing/analysis/families.py`.\n\n"
+                    "EWT dev (coreference: GUM dev); the rule, threshold, control and seeds of each verdict stand in "
+                    "its row (`probing/analysis/claims.py`).\n\n"
                     + "\n".join(f"- {m}: {r['caveat']}" for m, r in s["models"].items()),
                     [Block("The paper's claims", rows=s["claims"], readme=True),
+                     Block("The same findings on each measure of context mixing", rows=s["by_quantity"]),
+                     Block("Gu et al.'s sink metric beside their published shares", rows=s["sink_metric"]),
                      Block("Sink share per layer, raw and norm-weighted", rows=s["sinks"],
-                           after="\n\n".join(figures))])
+                           after="\n\n".join(figures)),
+                     explorer_block(rec, s["explorer"], plan, "all_models")])
+
+
+QUANTITIES = ("norm", "rollout", "alti")  # beside attention: norm-weighted, rolled out, ALTI
+QUANTITY_JOBS = ("surface", "syntax_heads", "head_similarity")
+
+
+class Quantities(Stage):
+    """Issue 20: the paper's findings on other measures of context mixing than the weights, per
+    model: the jobs on each quantity's maps (where the families job reads them) and the Attn probe."""
+
+    name, title = "quantities", "Beyond attention weights: norm-weighted, rollout, ALTI"
+
+    def specs(self, plan):
+        specs = []
+        for m in plan.models:
+            for q in QUANTITIES:
+                specs += [plan.analyze(f"analysis={job}", f"model={m}", f"extract.quantity={q}", *tiny(plan, job),
+                                       out=f"analysis/{m}/{job}-{q}") for job in QUANTITY_JOBS]
+                specs += [plan.train(*PAPER_RECIPE, f"model={m}", "probe=attn_only", f"seed={seed}",
+                                     f"extract.quantity={q}", out=f"quantities/{m}/attn_only-{q}/seed{seed}")
+                          for seed in plan.seeds[:QUANTITY_SEEDS]]
+        return specs + table3_specs(plan, "paper", probes=["attn_only"])
+
+    def page(self, plan, got):
+        jobs = {(s.out.split("/")[1], s.out.split("/")[2]): r for s, r in got.items() if s.config == "analyze"}
+        probes = [r for r in got.values() if r.kind == "probe"]
+        rows, changes = [], []
+        for m in plan.models:
+            base = {job: record.read(plan.out / "analysis" / m / job).summary for job in QUANTITY_JOBS
+                    if (plan.out / "analysis" / m / job / "record.json").is_file()}
+            attn = tables.values([r for r in probes if r.get("extract.quantity") == "attention"], "attn_only", m,
+                                 "val/uas")
+            for q in ("attention", *QUANTITIES):
+                summaries = base if q == "attention" else {j: jobs[(m, f"{j}-{q}")].summary for j in QUANTITY_JOBS}
+                if set(summaries) != set(QUANTITY_JOBS):
+                    continue
+                uas = attn if q == "attention" else tables.values(
+                    [r for r in probes if r.get("extract.quantity") == q], "attn_only", m, "val/uas")
+                rows.append(quantity_row(m, q, summaries, uas))
+            changes += quantity_changes(m, rows)
+        return Page("Beyond attention weights: norm-weighted attention, rollout and ALTI",
+                    "Each measure's maps go through the same jobs as the attention weights (EWT dev). Rollout "
+                    "(Abnar & Zuidema 2020) and ALTI (Ferrando et al. 2022) hold one map per layer: a job's best "
+                    "\"head\" is then its best layer (`layer-1`), and the Attn probe weighs 2·L maps instead of "
+                    f"2·L·H. The Attn probe: the paper's recipe, seeds {plan.seeds[:QUANTITY_SEEDS]} on each "
+                    f"quantity (attention: Table 3's seeds {plan.seeds}); {STD_NAME}.",
+                    [Block("The same findings on each measure", rows=rows),
+                     Block("What changes when attention weights are replaced", after="\n".join(changes), readme=True)])
+
+
+# the Attn probe on each extra quantity: one seed (an EWT train cache per quantity and model)
+QUANTITY_SEEDS = 1
+
+
+def quantity_changes(model: str, rows: list[dict]) -> list[str]:
+    """One sentence per extra quantity of ``model``: how each finding moves from the weights."""
+    mine = {r["quantity"]: r for r in rows if r["model"] == model}
+    if "attention" not in mine:
+        return []
+    a = mine["attention"]
+    return [f"- **{model}, {q}**: sink {a['largest sink share (layer)']} → {r['largest sink share (layer)']}; "
+            f"Table 1 All {a['Table 1 All: best (acc) vs offset']} → {r['Table 1 All: best (acc) vs offset']}; "
+            f"layer similarity {a['different/same-layer distance (p)']} → {r['different/same-layer distance (p)']}; "
+            f"Attn {a['Attn dev UAS']} → {r['Attn dev UAS']}." for q, r in mine.items() if q != "attention"]
+
+
+class Precision(Stage):
+    """Issue 17: what bf16 changes, on every statistic of the paper and every model; the decision
+    on the default follows the rule stated on the page."""
+
+    name, title = "precision", "What bf16 changes"
+    JOBS = ("surface", "syntax_heads", "coref_heads", "head_similarity")
+    BF16 = ("extract.precision=bf16",)
+
+    def specs(self, plan):
+        specs = []
+        for m in plan.models:
+            specs.append(plan.analyze("analysis=precision_diff", f"model={m}", out=f"precision/{m}/maps"))
+            for p in ("fp32", "bf16"):
+                specs += [plan.analyze(f"analysis={job}", f"model={m}", f"extract.precision={p}", *tiny(plan, job),
+                                       out=f"precision/{m}/{p}/{job}") for job in self.JOBS]
+        attention = ["attn_only", "attn_plus_glove"]
+        return (specs + table3_specs(plan, "paper", probes=attention)
+                + table3_specs(plan, "paper", probes=attention, extra=self.BF16, where="precision/table3"))
+
+    def page(self, plan, got):
+        from probing.analysis import claims as cl
+
+        maps, heads, verdicts, cells = [], [], [], []
+        same_heads = same_verdicts = small_moves = True
+        for m in plan.models:
+            jobs = {(s.out.split("/")[2], s.out.split("/")[3]): r.summary for s, r in got.items()
+                    if s.out.startswith(f"precision/{m}/") and s.out.count("/") == 3}
+            d = next(r.summary for s, r in got.items() if s.out == f"precision/{m}/maps")
+            maps.append({"model": m, "sentences": d["sentences"], "max abs ΔA": f"{d['max_abs_diff']:.4f}",
+                         "mean abs ΔA": f"{d['mean_abs_diff']:.2e}", "rows whose argmax moves":
+                         f"{100 * d['argmax_moved_share']:.2f}%"})
+            f32, b16 = ({j: jobs[(p, j)] for j in self.JOBS} for p in ("fp32", "bf16"))
+            for rel, a in f32["syntax_heads"]["rows"].items():
+                b = b16["syntax_heads"]["rows"].get(rel, {})
+                moved = a["head"] != b.get("head")
+                same_heads &= not moved
+                heads.append({"model": m, "Table 1 row": rel, "fp32": f"{a['head']} {a['accuracy']}",
+                              "bf16": f"{b.get('head')} {b.get('accuracy')}", "same head": "yes" if not moved else "**no**"})
+            c32, c16 = f32["coref_heads"], b16["coref_heads"]
+            same_heads &= c32["best_head"] == c16["best_head"]
+            heads.append({"model": m, "Table 1 row": "Table 2 (coreference)",
+                          "fp32": f"{c32['best_head']} {100 * c32['best_accuracy']:.1f}",
+                          "bf16": f"{c16['best_head']} {100 * c16['best_accuracy']:.1f}",
+                          "same head": "yes" if c32["best_head"] == c16["best_head"] else "**no**"})
+            real = {p: [r for s, r in got.items() if r.kind == "probe" and s.out.startswith(where)]
+                    for p, where in (("fp32", "table3/paper/"), ("bf16", "precision/table3/"))}
+            probes = {p: {pr: tables.values(real[p], pr, m, "val/uas") for pr in ("attn_only", "attn_plus_glove")}
+                      for p in real}
+            for claim in cl.CLAIMS:
+                v32 = claim.judge({**f32, "probes": probes["fp32"]}).split(":")[0]
+                v16 = claim.judge({**b16, "probes": probes["bf16"]}).split(":")[0]
+                if cl.UNTESTED in (v32, v16):
+                    continue
+                same_verdicts &= v32 == v16
+                verdicts.append({"model": m, "claim": claim.claim, "fp32": v32, "bf16": v16,
+                                 "same": "yes" if v32 == v16 else "**no**"})
+            for pr in ("attn_only", "attn_plus_glove"):
+                a, b = probes["fp32"][pr], probes["bf16"][pr]
+                if not a or not b:
+                    continue
+                move, spread = 100 * abs(np.mean(a) - np.mean(b)), 100 * sample_std(a)
+                small_moves &= move < spread
+                cells.append({"model": m, "probe": TABLE3[pr][0], "fp32": mean_std(a), "bf16": mean_std(b),
+                              "abs move": f"{move:.2f}", "fp32 seed std": f"{spread:.2f}",
+                              "move < std": "yes" if move < spread else "**no**"})
+        default = same_heads and same_verdicts and small_moves
+        decision = (f"**Rule** (issue 17): bf16 becomes the default only if every best head (Table 1, Table 2) and every "
+                    f"verdict is unchanged and every Table 3 cell moves less than its seed std. Here: best heads "
+                    f"{'unchanged' if same_heads else 'changed'}; verdicts {'unchanged' if same_verdicts else 'changed'}; "
+                    f"Table 3 cells {'all within' if small_moves else 'not all within'} their seed std. So "
+                    + ("bf16 (`extract.precision=auto`) may be the default." if default else
+                       "**fp32 stays the default**; bf16 is the option `extract.precision=bf16` (or `auto`)."))
+        return Page("What bf16 changes", "Every bundled model's EWT dev maps, Table 1, Table 2, the similarity ratio, "
+                    "the families verdicts and Table 3's attention probes (paper recipe, seeds "
+                    f"{plan.seeds}), extracted in fp32 and in bf16 (`extract.precision=bf16`: the forward pass under "
+                    f"`torch.autocast`, Linear weights in bf16, the maps stored as float16 either way). {STD_NAME}.",
+                    [Block("Decision", decision, readme=True),
+                     Block("The maps", rows=maps),
+                     Block("Best heads", rows=heads),
+                     Block("Verdicts (the families rules on these jobs)", rows=verdicts),
+                     Block("Table 3 cells (dev UAS %)", rows=cells)])
 
 
 class Benchmarks(Stage):
@@ -354,7 +587,8 @@ class Benchmarks(Stage):
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    LrSweep(), Table3(), Recipes(), Definitions(), Analysis(), AspectOpinion(), Families(), Benchmarks())}
+    LrSweep(), Table3(), Recipes(), Definitions(), Analysis(), AspectOpinion(), Quantities(), Precision(), Families(),
+    Benchmarks())}
 # named sets of stages: "paper" is the whole paper for a model (Tables 1-3 with seeds, Table 2,
 # the surface and similarity figures)
 GROUPS = {"paper": ["table3", "analysis"]}

@@ -87,3 +87,16 @@ def recipe_rows(paper: list[RunRecord], default: list[RunRecord], models: list[s
                          "default ≥ paper": ("yes" if dm >= pm - 0.05 else "**no**") if p else "",
                          "best epoch / epochs run": ", ".join(epochs)})
     return rows, capped
+
+
+def selectivity_rows(real: list[RunRecord], control: list[RunRecord], models: list[str]) -> list[dict]:
+    """Hewitt & Liang's selectivity beside each Table 3 cell: dev UAS minus the same probe's dev UAS
+    on the control task (same recipe and seeds), per model; the control UAS in brackets."""
+    rows = []
+    for probe, (name, _) in TABLE3.items():
+        row = {"probe": name}
+        for model in models:
+            r, c = values(real, probe, model, "val/uas"), values(control, probe, model, "val/uas")
+            row[model] = (f"{100 * (np.mean(r) - np.mean(c)):+.1f} (control {mean_std(c)})" if r and c else "—")
+        rows.append(row)
+    return rows
