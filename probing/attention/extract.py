@@ -105,7 +105,7 @@ def autocast(device: torch.device, precision: str):
     """The context a forward pass runs in: bf16 matmuls (Linear layers, q·k and attn·v) under
     ``torch.autocast`` where ``precision`` is "bf16"; everything else (embeddings, layer norms,
     the softmax wherever the mask lifts the scores to float32) as the model computes it."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def linear_weights_in_bf16(model) -> None:
@@ -266,8 +266,9 @@ def plan_extraction(encoder: EncoderSpec, sentences: list[Sentence], settings: E
         log.warning("%s: skipped %d of %d sentences longer than %d pieces", source, len(skipped), len(sentences), limit)
     todo = {i: len(ids) for i, ids in enumerate(pieces.input_ids) if i not in skipped}
     batches = length_sorted_batches(todo, settings.batch_size, settings.max_tokens)
-    # the shape of what the model returns, read off one short sentence rather than off its config,
-    # whose names for layers and heads differ from one architecture to the next
+    # the shape of what the model returns, read off one short sentence rather than off its config:
+    # the configs' names for layers and heads differ, and some models return fewer heads than they
+    # declare (ConvBERT keeps num_attention_heads / head_ratio)
     first = pieces.input_ids[batches[0][0]] if batches else [tokenizer.unk_token_id or 0]
     ids, mask = pad_batch([first], tokenizer.pad_token_id, device)
     with torch.inference_mode(), autocast(device, settings.compute_dtype()):
@@ -287,6 +288,12 @@ def word_maps(plan: Plan, settings: ExtractionSettings, batches: list[list[int]]
             ids, mask = pad_batch([pieces.input_ids[i] for i in batch], plan.tokenizer.pad_token_id, device)
             with autocast(device, precision):
                 layers = forward_layers(plan.model, ids, mask, settings.quantity, settings.renormalize)
+            # every batch checked against the plan: a model whose attention is not square over its
+            # pieces (a padded window, a pooled sequence) stops here with a one-line error
+            if attention_shape(plan.model, layers, len(batch), ids.shape[1]) != (plan.num_layers, plan.num_heads):
+                raise ExtractionError(f"{_named(plan.model)} returned {len(layers)} layers of {layers[0].shape[1]} "
+                                      f"maps, its first sentence {plan.num_layers} of {plan.num_heads}: it cannot be "
+                                      "read")
             token_of_piece = [pieces.token_of_piece[i] for i in batch]
             T = max(max(t) for t in token_of_piece) + 1
             F, S = merge_matrices(token_of_piece, ids.shape[1], T, settings.mode)
