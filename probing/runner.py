@@ -100,17 +100,21 @@ def _about_analysis(override) -> bool:
     return key == "analysis" or key.startswith("analysis.") or package == "analysis" or package.startswith("analysis.")
 
 
-def sub_job_overrides(run: list[str], extra: list[str]) -> list[str]:
-    """A sub-job's overrides (the report's jobs, the families' per-model jobs): the run's own that
-    are not about ``analysis``, then ``extra``; a later override of the same key replaces an
-    earlier one (Hydra refuses two values for one key)."""
-    parser = OverridesParser.create()
-    kept = [o for o in parser.parse_overrides(list(run)) if not _about_analysis(o)]
+def merge_overrides(*lists: list[str]) -> list[str]:
+    """Override lists joined; a later override of the same key replaces an earlier one (Hydra
+    refuses two values for one key)."""
     merged: dict[str, str] = {}
-    for o in kept + parser.parse_overrides(list(extra)):
+    for o in OverridesParser.create().parse_overrides([o for lst in lists for o in lst]):
         merged.pop(_key(o), None)
         merged[_key(o)] = o.input_line
     return list(merged.values())
+
+
+def sub_job_overrides(run: list[str], extra: list[str]) -> list[str]:
+    """A sub-job's overrides (the report's jobs, the families' per-model jobs): the run's own that
+    are not about ``analysis``, then ``extra`` (later wins)."""
+    kept = [o.input_line for o in OverridesParser.create().parse_overrides(list(run)) if not _about_analysis(o)]
+    return merge_overrides(kept, list(extra))
 
 
 def job_name(cfg: DictConfig, inv: Invocation) -> str:

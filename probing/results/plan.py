@@ -57,6 +57,7 @@ class Plan:
     train_overrides: list[str]
     lr_trials: int
     jobs: int = 1  # runs at once (each with one torch thread)
+    overrides: list[str] = field(default_factory=list)  # added to every run (--override extract.precision=bf16)
     reuse: str = "same_commit"  # see runner.reusable; --resume: "config"
     argv: list[str] = field(default_factory=list)
     families: dict[str, str] = field(default_factory=dict)  # model -> "encoder" | "causal_lm"
@@ -112,12 +113,13 @@ class Executor:
         if self.plan.jobs > 1 and len(todo) > 1:
             # spawned, not forked: a forked torch with its threads started can deadlock
             with ProcessPoolExecutor(self.plan.jobs, mp_context=get_context("spawn")) as pool:
-                for spec, rec in zip(todo, pool.map(_run_one, todo, [self.plan.out] * len(todo),
-                                                     [self.plan.reuse] * len(todo), [1] * len(todo))):
+                n = len(todo)
+                for spec, rec in zip(todo, pool.map(_run_one, todo, [self.plan.out] * n, [self.plan.reuse] * n,
+                                                     [1] * n, [self.plan.overrides] * n)):
                     self.done[spec] = rec
         else:
             for spec in todo:
-                self.done[spec] = _run_one(spec, self.plan.out, self.plan.reuse)
+                self.done[spec] = _run_one(spec, self.plan.out, self.plan.reuse, overrides=self.plan.overrides)
         return [self.done[s] for s in specs]
 
     def process(self, name: str, args: list[str], out: str) -> Path:
@@ -141,9 +143,10 @@ class Executor:
         return collect(where, kind="probe")
 
 
-def _run_one(spec: RunSpec, root: Path, reuse: str, threads: int | None = None) -> RunRecord:
+def _run_one(spec: RunSpec, root: Path, reuse: str, threads: int | None = None,
+             overrides: list[str] = ()) -> RunRecord:
     out = root / spec.out
-    overrides = [*spec.overrides, *QUIET[spec.config]]
+    overrides = runner.merge_overrides(list(spec.overrides), list(overrides), QUIET[spec.config])
     if threads and spec.config == "train":
         overrides.append(f"threads={threads}")
     cfg, inv = runner.compose(spec.config, overrides, out)
