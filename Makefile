@@ -37,9 +37,9 @@ test: setup browser slurm
 results: setup
 	$(PY) -m probing.results $(ARGS)
 
+# every benchmark and the summary of the issues' goals (about two hours here); ARGS="--skip paper" to leave one out
 bench: setup
-	$(PY) benchmarks/extraction.py $(ARGS)
-	$(PY) benchmarks/training.py
+	$(PY) benchmarks/run_all.py --out-dir benchmarks/results $(ARGS)
 
 lint:
 	$(PY) -m ruff check probing tests scripts train.py analyze.py extract.py benchmarks

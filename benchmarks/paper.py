@@ -56,7 +56,7 @@ def main() -> None:
             f"minutes, met: {met}. The analysis stage writes every model's page in one stage: its time is the "
             f"stage's.\n\n| stage | minutes |\n|---|---|\n" + "\n".join(f"| {r['stage']} | {r['minutes']} |" for r in rows)
             + "\n")
-    write_results(args.out, text, [{**r, "model": args.model, "override": args.override, "goal_met": met == "yes"}
+    write_results(args.out, text, [{**r, "model": args.model, "device": provenance.device(), "override": args.override, "goal_met": met == "yes"}
                                    for r in rows])
 
 

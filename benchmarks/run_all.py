@@ -3,8 +3,11 @@
     PROBING_DATA_DIR=../shared/data python benchmarks/run_all.py [--out-dir outputs/benchmarks]
         [--skip extraction training memory]
 
-Runs ``extraction.py`` (EWT dev), ``training.py`` (attn_plus_glove on EWT dev and train) and
-``memory.py`` (peak RSS by corpus size), then writes ``summary.md`` beside their own tables.
+Runs ``extraction.py`` (EWT dev), ``training.py`` (attn_plus_glove on EWT dev and train),
+``memory.py`` (peak RSS by corpus size), ``precision.py`` (fp32 against bf16), ``quantities.py``
+(norm-weighted attention, ALTI and rollout against attention) and ``paper.py`` (the whole paper for
+mpnet_base from an empty cache, in fp32 and in bf16), then writes ``summary.md`` beside their own
+tables.
 Rows carry the device they ran on; run it on a GPU machine too and keep both summaries.
 """
 
@@ -18,7 +21,7 @@ from pathlib import Path
 from _common import read_rows, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ("extraction", "training", "memory")
+SCRIPTS = ("extraction", "training", "memory", "precision", "quantities", "paper")
 
 
 def extraction_rows(rows: list[dict]) -> list[list[str]]:
@@ -69,6 +72,48 @@ def memory_rows(rows: list[dict], model: str) -> list[list[str]]:
     return out
 
 
+def precision_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        fp32 = next((x for x in rows if x["model"] == r["model"] and x["device"] == r["device"]
+                     and x["precision"] == "fp32"), None)
+        out.append([f"{r['precision']} forward, fraction of the measured {r['precision']} matmul peak", "—", r["model"],
+                    r["device"], f"{r['fraction_of_peak']:.2f} ({r['gflops_per_s']:.0f} of "
+                    f"{r['peak_gflops_per_s']:.0f} GFLOP/s)", ""])
+        if r["precision"] == "bf16" and fp32:
+            x = r["sent_per_s"] / fp32["sent_per_s"]
+            goal = r["model"].split(" ")[0] in ("mpnet_base", "smollm2_135m")
+            out.append(["bf16 extraction speed-up over fp32", "≥ 3" if goal else "—", r["model"], r["device"],
+                        f"{x:.2f}", _met(x >= 3) if goal else ""])
+    return out
+
+
+def quantity_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        by = {r["variant"]: r for r in rows if r["model"] == model}
+        if "attention" not in by:
+            continue
+        base = by["attention"]["seconds"]
+        for variant in ("norm", "alti", "rollout"):
+            if variant in by:
+                x = by[variant]["seconds"] / base
+                goal = "≤ 0.05" if variant == "rollout" else "—"
+                out.append([f"{variant} time / attention extraction", goal, model, by[variant]["device"], f"{x:.3f}",
+                            _met(x <= 0.05) if variant == "rollout" else ""])
+    return out
+
+
+def paper_rows(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        if r["stage"].startswith("total"):
+            how = " ".join(r["override"]) or "fp32"
+            out.append([f"the whole paper from an empty cache, minutes ({how})", "≤ 15", r["model"],
+                        r.get("device", ""), f"{r['minutes']}", _met(r["goal_met"])])
+    return out
+
+
 def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -86,9 +131,15 @@ def main() -> None:
     for name in SCRIPTS:
         if name in args.skip:
             continue
-        cmd = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--out", str(args.out_dir / f"{name}.md")]
+        stem = {"quantities": "quantities-dev"}.get(name, name)  # the split it ran on, as the causal rows
+        cmd = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--out", str(args.out_dir / f"{stem}.md")]
         if name == "memory":
             cmd += ["--model", args.memory_model]
+        if name == "paper":  # fp32, then bf16, into one table
+            for how, extra in (("fp32", []), ("bf16", ["--override", "extract.precision=bf16"])):
+                print(f"running paper benchmark ({how})", file=sys.stderr)
+                subprocess.run([*cmd[:-2], "--out", str(args.out_dir / f"paper-{how}.md"), *extra], check=True, cwd=ROOT)
+            continue
         print(f"running {name} benchmark", file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=ROOT)
         if name == "extraction" and args.causal:
@@ -104,9 +155,15 @@ def main() -> None:
               if (args.out_dir / f"{n}.json").is_file()}
     for extra in sorted(args.out_dir.glob("extraction-causal-*.json")):
         loaded.setdefault("extraction", []).extend(read_rows(extra))
+    for name in ("quantities", "paper"):  # written under their split or precision, as paper-fp32.md
+        for extra in sorted(args.out_dir.glob(f"{name}-*.json")):
+            loaded.setdefault(name, []).extend(read_rows(extra))
     table += extraction_rows(loaded.get("extraction", []))
     table += training_rows(loaded.get("training", []))
     table += memory_rows(loaded.get("memory", []), args.memory_model)
+    table += precision_rows(loaded.get("precision", []))
+    table += quantity_rows(loaded.get("quantities", []))
+    table += paper_rows(loaded.get("paper", []))
     columns = ["measure", "goal", "model", "device", "measured", "met"]
     lines = ["| " + " | ".join(columns) + " |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in table]
