@@ -117,3 +117,23 @@ def test_one_real_stage_writes_its_page_its_data_and_the_hand_counted_cells(quic
     # the attention-free rows ran once, not once per model; the caches stayed under --out
     assert len(list((quick_table3 / "table3" / "paper" / "no_model").rglob("record.json"))) == 2
     assert (quick_table3 / "cache" / "attention").is_dir()
+
+
+@pytest.mark.slow
+def test_with_several_jobs_the_caches_the_train_runs_read_are_built_first_once(tmp_path, monkeypatch):
+    from probing.results.plan import Executor, Plan
+    from probing.results.stages import table3_specs
+
+    monkeypatch.setenv("PROBING_CACHE_DIR", str(tmp_path / "cache"))
+    plan = Plan.load(True, tmp_path / "runs", models=["tiny_random"], jobs=2)
+    plan.seeds = [0, 1]
+    specs = table3_specs(plan, "paper", probes=["right_branching", "attn_only", "attn_plus_glove"])
+    assert len(specs) == 6
+    # the attention-free rows read no cache; the two attention probes over every seed read one set
+    assert Executor(plan).caches_first(specs) == 1
+    built = sorted(p for p in (tmp_path / "cache" / "attention" / "tiny_random").iterdir() if p.is_dir())
+    assert len(built) == 3  # train, dev and test
+    stamps = [p.stat().st_mtime_ns for d in built for p in d.rglob("*")]
+    # opened again, nothing is rebuilt
+    assert Executor(plan).caches_first(specs) == 1
+    assert [p.stat().st_mtime_ns for d in built for p in d.rglob("*")] == stamps

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -111,6 +112,7 @@ class Executor:
         todo = list(dict.fromkeys(s for s in specs if s not in self.done))
         self.commands += [s.command for s in todo]
         if self.plan.jobs > 1 and len(todo) > 1:
+            self.caches_first(todo)
             # spawned, not forked: a forked torch with its threads started can deadlock
             with ProcessPoolExecutor(self.plan.jobs, mp_context=get_context("spawn")) as pool:
                 n = len(todo)
@@ -121,6 +123,30 @@ class Executor:
             for spec in todo:
                 self.done[spec] = _run_one(spec, self.plan.out, self.plan.reuse, overrides=self.plan.overrides)
         return [self.done[s] for s in specs]
+
+    def caches_first(self, specs: list[RunSpec]) -> int:
+        """Build the attention caches that ``specs``' train runs will read, here, one at a time and
+        with every thread; returns how many distinct sets it opened. In the pool each train run has
+        one thread, and runs wanting one missing cache wait on its lock while one of them builds it
+        on that one thread."""
+        from probing import training
+
+        seen = set()
+        for spec in specs:
+            if spec.config != "train":
+                continue
+            out = self.plan.out / spec.out
+            cfg, _ = runner.compose("train", runner.merge_overrides(list(spec.overrides), self.plan.overrides), out)
+            run = runner.the_run(cfg)
+            if not training.net_class(cfg).uses_attention or runner.reusable(out, run, self.plan.reuse):
+                continue
+            # what the caches' keys depend on (a random encoder's seed sits in the model node)
+            reads = repr([run["model"], run["data"], run["extract"], run["datamodule"]["splits"],
+                          cfg.paths.attention_cache])
+            if reads not in seen:
+                seen.add(reads)
+                training.build_datamodule(cfg).prepare_data()
+        return len(seen)
 
     def process(self, name: str, args: list[str], out: str) -> Path:
         """``python <args>`` in a process of its own (a Hydra multirun, the benchmarks), logged to
@@ -149,6 +175,8 @@ def _run_one(spec: RunSpec, root: Path, reuse: str, threads: int | None = None,
     overrides = runner.merge_overrides(list(spec.overrides), list(overrides), QUIET[spec.config])
     if threads and spec.config == "train":
         overrides.append(f"threads={threads}")
+    if threads:  # a pool's worker: one thread each, whatever the job (analysis jobs too)
+        torch.set_num_threads(threads)
     cfg, inv = runner.compose(spec.config, overrides, out)
     inv.command = spec.command
     out.mkdir(parents=True, exist_ok=True)
