@@ -19,12 +19,33 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("torch", "transformers", "pytorch-lightning", "hydra-core", "numpy", "scikit-learn", "tokenizers")
 
 
+# CPU flags of hardware bf16 matmuls: oneDNN runs bf16 Linear layers on AMX tiles or AVX512-BF16
+BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_info() -> tuple[str, list[str]]:
+    """The CPU's model name and its bf16 matmul units (names of :data:`BF16_FLAGS`), from
+    /proc/cpuinfo; ("", []) where there is none (not Linux)."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return "", []
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    flags = set(text.split())
+    return name, [unit for flag, unit in BF16_FLAGS.items() if flag in flags]
+
+
 def device() -> str:
+    """The device a row was measured on: the GPU, or the CPU with its model and bf16 units (a bf16
+    speed-up depends on them)."""
     import torch
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    return f"CPU, {os.cpu_count()} cores ({platform.machine()}), no GPU"
+    name, bf16 = cpu_info()
+    about = ", ".join(x for x in (name, f"bf16: {' and '.join(bf16) or 'none'}") if x)
+    return f"CPU ({about}), {os.cpu_count()} cores ({platform.machine()}), no GPU"
 
 
 def commit() -> str:

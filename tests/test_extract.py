@@ -260,3 +260,20 @@ def test_bf16_precision_has_its_own_cache_key_and_stays_close_to_fp32(compose_ti
         x, y = a.maps(i).astype(np.float64), b.maps(i).astype(np.float64)
         np.testing.assert_allclose(y.sum(-1), 1.0, atol=2e-2)  # still a distribution per row
         assert 0 < np.abs(x - y).max() < 0.05  # bf16 moves the maps, a little
+
+
+@pytest.mark.parametrize("flags, units", [("fpu avx512f avx512_bf16 amx_bf16 amx_tile", ["AMX", "AVX512-BF16"]),
+                                          ("fpu avx512f avx512_bf16", ["AVX512-BF16"]), ("fpu avx2", [])])
+def test_bf16_units_read_from_the_cpu_flags_decide_auto_and_label_the_device(tmp_path, monkeypatch, flags, units):
+    from probing import provenance
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nmodel name\t: Some CPU 9000\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(provenance, "CPUINFO", cpuinfo)
+    assert provenance.cpu_info() == ("Some CPU 9000", units)
+    assert ex.fast_bf16(torch.device("cpu")) is bool(units)
+    if not torch.cuda.is_available():
+        assert provenance.device().startswith(f"CPU (Some CPU 9000, bf16: {' and '.join(units) or 'none'}), ")
+    monkeypatch.setattr(provenance, "CPUINFO", tmp_path / "absent")
+    assert provenance.cpu_info() == ("", []) and not ex.fast_bf16(torch.device("cpu"))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from probing import provenance
 from probing.attention.encoders import EncoderSpec
 from probing.attention.layout import Layout
 from probing.attention.pieces import Pieces, cut
@@ -30,9 +30,6 @@ QUANTITIES = ("attention", "norm", "alti", "rollout")
 # quantities computed from another quantity's cache, with no forward pass of their own
 DERIVED = {"rollout": "attention"}
 PRECISIONS = ("fp32", "bf16", "auto")
-# CPU flags of hardware bf16 matmuls (AMX tiles, AVX512-BF16): oneDNN runs bf16 Linear layers there
-# several times as fast as fp32
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 class ExtractionError(ProbingError, ValueError):
@@ -94,11 +91,7 @@ def fast_bf16(device: torch.device) -> bool:
     """Whether ``device`` runs bf16 matmuls natively (a GPU with bf16, a CPU with AMX or AVX512-BF16)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: say no, fp32 is always right
-        return False
-    return any(f in flags for f in BF16_FLAGS)
+    return bool(provenance.cpu_info()[1])  # not Linux: no, and fp32 is always right
 
 
 def autocast(device: torch.device, precision: str):

@@ -8,7 +8,7 @@ Candidate 0 is ROOT and candidate c >= 1 is word c, as in CoNLL-U.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -72,6 +72,11 @@ class ProbeBatch:
 
     def __len__(self) -> int:
         return self.lengths.numel()
+
+    def to(self, device: torch.device | str) -> ProbeBatch:
+        """The batch with every tensor on ``device``."""
+        return replace(self, **{f.name: None if (t := getattr(self, f.name)) is None else t.to(device)
+                                for f in fields(self)})
 
 
 @dataclass

@@ -132,6 +132,19 @@ def test_attn_only_hand_set_then_trained(loader):
     assert "net" not in module.hparams and "optimizer" not in module.hparams
 
 
+def test_train_loss_is_the_epoch_mean_over_sentences_and_steps_are_logged_when_lightning_writes():
+    gen = torch.Generator().manual_seed(0)
+    batches = _loader([_oracle_item(heads, gen) for heads in TREES], batch_size=4)  # 4 sentences, then 2
+    torch.manual_seed(0)
+    module = make_module(make_net("attn_only", num_maps=3), _adam(0.0))  # lr 0: the losses stay put
+    want = [module._loss(b, module(b), b.gold_index)[0].item() for b in batches]
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(module, batches)
+    assert trainer.callback_metrics["train/loss"].item() == pytest.approx((4 * want[0] + 2 * want[1]) / 6, rel=1e-6)
+    assert trainer.callback_metrics["train/loss_step"].item() == pytest.approx(want[1], rel=1e-6)
+
+
 def test_labels_with_mst_decoding_and_checkpoint_reload(loader, tmp_path):
     torch.manual_seed(0)
     module = make_module(make_net("attn_plus_glove", num_maps=3, vector_dim=3), _adam(0.05), decode="mst", predict_labels=True,
