@@ -49,7 +49,9 @@ def device() -> str:
 
 
 def commit() -> str:
-    """HEAD's short hash, with ``+dirty`` when tracked files differ from it."""
+    """HEAD's short hash, with ``+dirty`` when tracked files differ from it. A copy of a checkout
+    without its ``.git`` (sent to another machine to run) says nothing itself: ``PROBING_COMMIT``,
+    set by whoever copied it, names the commit, and the header says where that came from."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -57,7 +59,8 @@ def commit() -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
+        said = os.environ.get("PROBING_COMMIT")
+        return f"{said} (from PROBING_COMMIT: not a git checkout)" if said else "unknown (not a git checkout)"
 
 
 def versions() -> dict[str, str]:
