@@ -50,8 +50,12 @@ def device() -> str:
 
 def commit() -> str:
     """HEAD's short hash, with ``+dirty`` when tracked files differ from it. A copy of a checkout
-    without its ``.git`` (sent to another machine to run) says nothing itself: ``PROBING_COMMIT``,
-    set by whoever copied it, names the commit, and the header says where that came from."""
+    sent to another machine to run cannot say it itself (its ``.git`` is absent, or not this
+    checkout's): ``PROBING_COMMIT``, set by whoever sent it, names the commit, and the header says
+    where the name came from."""
+    said = os.environ.get("PROBING_COMMIT")
+    if said:
+        return f"{said} (from PROBING_COMMIT)"
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -59,8 +63,7 @@ def commit() -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        said = os.environ.get("PROBING_COMMIT")
-        return f"{said} (from PROBING_COMMIT: not a git checkout)" if said else "unknown (not a git checkout)"
+        return "unknown (not a git checkout)"
 
 
 def versions() -> dict[str, str]:
