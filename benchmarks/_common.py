@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import sys
 from pathlib import Path
 
@@ -25,3 +26,20 @@ def read_rows(path: Path) -> list[dict]:
     """Rows written by :func:`write_results` (or the bare list older runs wrote)."""
     data = json.loads(path.read_text())
     return data["rows"] if isinstance(data, dict) else data
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(row: dict) -> dict:
+    """``row`` with its sentences per second and this process's peak RSS."""
+    return {**row, "sent_per_s": row["sentences"] / row["seconds"], "peak_rss_mb": peak_rss_mb()}
+
+
+def time_over(rows: list[dict], row: dict, variant: str, *same: str) -> float:
+    """``row``'s seconds over those of the ``variant`` row that agrees with it on the keys ``same``
+    (NaN if there is none)."""
+    other = next((r for r in rows if r["variant"] == variant and all(r[k] == row[k] for k in same)), None)
+    return row["seconds"] / other["seconds"] if other else float("nan")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,9 +93,7 @@ def worker(model: str, variant: str, split: str, limit: int | None, batch_size: 
         if plan.device.type == "cuda":
             torch.cuda.synchronize()
         result["seconds"] = time.perf_counter() - start
-    result["sent_per_s"] = result["sentences"] / result["seconds"]
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
+    return timed(result)
 
 
 def table(rows: list[dict]) -> str:
@@ -106,10 +103,8 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        same = {v["variant"]: v for v in rows if (v["model"], v["split"], v["quantity"]) ==
-                (r["model"], r["split"], r["quantity"])}
-        ratio = r["seconds"] / same["bare_forward"]["seconds"] if "bare_forward" in same else float("nan")
-        speed = same["naive_loop"]["seconds"] / r["seconds"] if "naive_loop" in same else float("nan")
+        ratio = time_over(rows, r, "bare_forward", "model", "split", "quantity")
+        speed = 1 / time_over(rows, r, "naive_loop", "model", "split", "quantity")
         bpw = f"{r['bytes_per_weight']:.4f}" if "bytes_per_weight" in r else ""
         lines.append(
             f"| {r['model']} | {r['variant']} | {r['split']} | {r['quantity']} | {r['device']} | {r['sentences']} | "

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from extraction import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,14 +59,8 @@ def sync(device: torch.device) -> None:
 
 
 def plan_for(model: str, precision: str, limit: int, batch_size: int, random_weights: str | None, tmp: str):
-    from hydra.utils import instantiate
-
-    from probing import runner
-
-    cfg, _ = runner.compose("extract", [f"model={model}", f"extract.precision={precision}",
-                                        f"extract.batch_size={batch_size}", "extract.max_tokens=null",
-                                        f"paths.root_dir={ROOT}"], tmp)
-    spec, data, settings = instantiate(cfg.model), instantiate(cfg.data), instantiate(cfg.extract)
+    spec, data, settings = compose(model, tmp, f"extract.precision={precision}", f"extract.batch_size={batch_size}",
+                                   "extract.max_tokens=null")
     sentences = data.read("dev")[0][:limit]
     if random_weights:  # the architecture without its weights: a spec that builds it from the config
         spec = RandomWeights(name=model, path=random_weights)

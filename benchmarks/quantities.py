@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,15 +28,15 @@ import time
 from pathlib import Path
 
 import torch
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 from extraction import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probing import provenance  # noqa: E402
+from probing.attention import build  # noqa: E402
 from probing.attention import extract as ex  # noqa: E402
-from probing.attention import store  # noqa: E402
 from probing.attention.cache import CacheWriter  # noqa: E402
 from probing.attention.norm import _base  # noqa: E402
 from probing.attention.rollout import rollout  # noqa: E402
@@ -51,10 +50,10 @@ def worker(model: str, variant: str, split: str, limit: int, batch_size: int, ma
     quantity = "attention" if variant == "bare_forward" else variant
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        spec, data = compose(model, tmp)
+        spec, data, settings = compose(model, tmp, f"extract.batch_size={batch_size}",
+                                       f"extract.max_tokens={max_tokens}", "extract.flush_every=1000000000",
+                                       f"extract.quantity={quantity}")
         sentences = data.read(split)[0][:limit]
-        settings = ex.ExtractionSettings(batch_size=batch_size, max_tokens=max_tokens, flush_every=10**9,
-                                         quantity=quantity)
         plan = ex.plan_extraction(spec, sentences, settings, f"{data.name}-{split}")  # loads the model
         row = {"model": model, "variant": variant, "split": split, "device": provenance.device(),
                "sentences": len(sentences) - len(plan.skipped), "num_layers": plan.num_layers,
@@ -75,7 +74,7 @@ def worker(model: str, variant: str, split: str, limit: int, batch_size: int, ma
             else:
                 writer = CacheWriter(Path(tmp) / f"c{run}", {"bench": model}, len(sentences), plan.num_layers,
                                      plan.num_heads, plan.layout)
-                store.write_batches(writer, plan, settings, plan.batches)
+                build.write_batches(writer, plan, settings, plan.batches)
                 cache = writer.finish(plan.skipped)
             if plan.device.type == "cuda":
                 torch.cuda.synchronize()
@@ -98,10 +97,7 @@ def worker(model: str, variant: str, split: str, limit: int, batch_size: int, ma
             rows.append({**row, "variant": "rollout", "maps_per_layer": 1, "seconds": seconds,
                          "runs": [round(t, 4) for t in times],
                          "reads": "attention", "bytes_per_value": None, "cache_mb": stored * 2 / 2**20})
-    for r in rows:
-        r["sent_per_s"] = r["sentences"] / r["seconds"]
-        r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return rows
+    return [timed(r) for r in rows]
 
 
 def table(rows: list[dict]) -> str:
@@ -111,9 +107,7 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        same = {v["variant"]: v for v in rows if v["model"] == r["model"]}
-        bare = r["seconds"] / same["bare_forward"]["seconds"] if "bare_forward" in same else float("nan")
-        attn = r["seconds"] / same["attention"]["seconds"] if "attention" in same else float("nan")
+        bare, attn = (time_over(rows, r, v, "model") for v in ("bare_forward", "attention"))
         bpv = "" if r.get("bytes_per_value") is None else f"{r['bytes_per_value']:.4f}"
         mb = "" if r.get("cache_mb") is None else f"{r['cache_mb']:.1f}" + (" (if stored)" if r["variant"] == "rollout"
                                                                          else "")

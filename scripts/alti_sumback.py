@@ -47,9 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     for model in args.models:
         with tempfile.TemporaryDirectory() as tmp:
-            spec, data = compose(model, tmp)
+            spec, data, settings = compose(model, tmp, f"extract.batch_size={args.limit}")
             sentences = data.read("dev")[0][: args.limit]
-            plan = ex.plan_extraction(spec, sentences, ex.ExtractionSettings(batch_size=args.limit), "dev")
+            plan = ex.plan_extraction(spec, sentences, settings, "dev")
         base = _base(plan.model)
         ids, mask = ex.pad_batch([plan.pieces.input_ids[i] for i in plan.batches[0]], plan.tokenizer.pad_token_id,
                                  plan.device)

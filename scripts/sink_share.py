@@ -48,9 +48,8 @@ def main() -> None:
     from extraction import compose
 
     with tempfile.TemporaryDirectory() as tmp:
-        spec, data = compose(args.model, tmp)
+        spec, data, settings = compose(args.model, tmp, "extract.batch_size=32", "extract.max_tokens=2048")
         sentences = data.read(args.split)[0][: args.limit]
-        settings = ex.ExtractionSettings(batch_size=32, max_tokens=2048)
         plan = ex.plan_extraction(spec, sentences, settings, f"{data.name}-{args.split}")
         base = type(norm._base(plan.model)).__name__
         out = {"attention": shares(plan, settings)}
