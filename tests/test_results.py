@@ -137,3 +137,21 @@ def test_with_several_jobs_the_caches_the_train_runs_read_are_built_first_once(t
     # opened again, nothing is rebuilt
     assert Executor(plan).caches_first(specs) == 1
     assert [p.stat().st_mtime_ns for d in built for p in d.rglob("*")] == stamps
+
+
+def test_plan_settings_narrow_the_quantity_probes(tmp_path):
+    from probing.results.plan import Plan
+    from probing.results.stages import Quantities
+
+    def probes(plan):
+        return sorted(dict(a.split("=", 1) for a in s.overrides if "=" in a).get("extract.quantity", "attention")
+                      for s in Quantities().specs(plan) if s.config == "train")
+
+    every = Plan.load(True, tmp_path / "runs", models=["tiny_random"])
+    assert every.quantity_probes == ["norm", "rollout", "alti"]
+    assert probes(every) == ["alti", "attention", "norm", "rollout"]
+    narrowed = Plan.load(True, tmp_path / "runs", models=["tiny_random"], settings=["quantity_probes=[rollout]"])
+    assert probes(narrowed) == ["attention", "rollout"]
+    # the analysis jobs still run on every quantity
+    assert (sum(s.config == "analyze" for s in Quantities().specs(narrowed))
+            == sum(s.config == "analyze" for s in Quantities().specs(every)))

@@ -32,7 +32,7 @@ log = logging.getLogger("probing.results")
 
 
 def run_stages(args, argv: list[str], out: Path) -> None:
-    plan = Plan.load(args.quick, out, args.results, args.models, jobs=args.jobs,
+    plan = Plan.load(args.quick, out, args.results, args.models, settings=args.plan, jobs=args.jobs,
                      reuse="config" if args.resume else "same_commit", argv=argv, overrides=list(args.override))
     execute = Executor(plan)
     names = [n for name in (args.only or list(STAGES)) for n in GROUPS.get(name, [name])]
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each")
     parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="Hydra overrides added to every run (e.g. extract.precision=bf16)")
+    parser.add_argument("--plan", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="Hydra overrides of conf/results.yaml itself (e.g. quantity_probes=[rollout])")
     parser.add_argument("--cache", type=Path, help="the attention and model cache (default: paths.cache_dir; "
                         "--quick: <out>/cache)")
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -57,6 +57,7 @@ class Plan:
     restaurants_split: str
     train_overrides: list[str]
     lr_trials: int
+    quantity_probes: list[str]
     jobs: int = 1  # runs at once (each with one torch thread)
     overrides: list[str] = field(default_factory=list)  # added to every run (--override extract.precision=bf16)
     reuse: str = "same_commit"  # see runner.reusable; --resume: "config"
@@ -65,10 +66,10 @@ class Plan:
 
     @classmethod
     def load(cls, quick: bool, out: Path | None = None, results: Path | None = None,
-             models: list[str] | None = None, **extra) -> Plan:
+             models: list[str] | None = None, settings: list[str] = (), **extra) -> Plan:
         name = "results_quick" if quick else "results"
         out = Path(out or ROOT / "outputs" / ("results-quick" if quick else "results"))
-        cfg, _ = runner.compose(name, [], out)
+        cfg, _ = runner.compose(name, list(settings), out)
         values = OmegaConf.to_container(cfg, resolve=False)
         chosen = list(models or cfg.models.names)
         unknown = sorted(set(chosen) - set(cfg.models.names)) if not quick else []
@@ -76,7 +77,8 @@ class Plan:
             log.warning("--models %s: not among the bundled models %s", unknown, list(cfg.models.names))
         plan = cls(quick=quick, out=out, results=Path(results or (out / "results" if quick else ROOT / "results")),
                    models=chosen, **{k: values[k] for k in ("seeds", "data", "triplets", "restaurants",
-                                                            "restaurants_split", "train_overrides", "lr_trials")},
+                                                            "restaurants_split", "train_overrides", "lr_trials",
+                                                            "quantity_probes")},
                    **extra)
         for m in chosen:  # declared by each model's own config (a spec is cheap: nothing is loaded)
             model_cfg, _ = runner.compose("analyze", [f"model={m}"], out)
