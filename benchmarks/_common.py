@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -20,6 +21,27 @@ def write_results(out: Path, text: str, rows: list[dict], command: str | None = 
     out.write_text(provenance.header(rec) + "\n" + text)
     out.with_suffix(".json").write_text(json.dumps({"provenance": rec, "rows": rows}, indent=1))
     print(text)
+
+
+def extraction_parser(doc: str, models: list[str], variants: tuple[str, ...], limit: int | None,
+                      out: str) -> argparse.ArgumentParser:
+    """The arguments of a script timing one extraction variant per process (``--worker``)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=models)
+    parser.add_argument("--variants", nargs="+", default=list(variants), choices=variants)
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--limit", type=int, default=limit)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=4096)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "outputs" / "benchmarks" / out)
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
+    return parser
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A markdown table of ``rows`` (cells already formatted) under ``columns``."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)])
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -12,7 +12,6 @@ process so that its peak RSS is its own. All variants feed the model the same pi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import extraction_parser, markdown_table, time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -97,33 +96,21 @@ def worker(model: str, variant: str, split: str, limit: int | None, batch_size: 
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| model | variant | split | quantity | device | sentences | seconds | sent/s | × bare forward | "
-        "speed-up vs naive | cache bytes/weight | peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    cells = []
     for r in rows:
         ratio = time_over(rows, r, "bare_forward", "model", "split", "quantity")
         speed = 1 / time_over(rows, r, "naive_loop", "model", "split", "quantity")
         bpw = f"{r['bytes_per_weight']:.4f}" if "bytes_per_weight" in r else ""
-        lines.append(
-            f"| {r['model']} | {r['variant']} | {r['split']} | {r['quantity']} | {r['device']} | {r['sentences']} | "
-            f"{r['seconds']:.1f} | {r['sent_per_s']:.1f} | {ratio:.2f} | {speed:.2f} | {bpw} | {r['peak_rss_mb']:.0f} |"
-        )
-    return "\n".join(lines)
+        cells.append([r["model"], r["variant"], r["split"], r["quantity"], r["device"], r["sentences"],
+                      f"{r['seconds']:.1f}", f"{r['sent_per_s']:.1f}", f"{ratio:.2f}", f"{speed:.2f}", bpw,
+                      f"{r['peak_rss_mb']:.0f}"])
+    return markdown_table(["model", "variant", "split", "quantity", "device", "sentences", "seconds", "sent/s",
+                           "× bare forward", "speed-up vs naive", "cache bytes/weight", "peak RSS (MB)"], cells)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["minilm_l6", "mpnet_base"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--split", default="dev")
+    parser = extraction_parser(__doc__, ["minilm_l6", "mpnet_base"], VARIANTS, None, "extraction.md")
     parser.add_argument("--quantity", default="attention", choices=ex.QUANTITIES)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-tokens", type=int, default=4096)
-    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "extraction.md")
-    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker, args.split, args.limit, args.batch_size, args.max_tokens, args.quantity)))

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import markdown_table, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 from extraction import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,18 +122,18 @@ def worker(model: str, precision: str, limit: int, batch_size: int, random_weigh
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | precision | device | sentences | sent/s | pieces/s | GFLOP per pass | achieved GFLOP/s | "
-             "measured peak GFLOP/s | fraction of peak | extraction / bare forward | bf16 speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         fp32 = next((x for x in rows if x["model"] == r["model"] and x["device"] == r["device"]
                      and x["precision"] == "fp32"), None)
         speed = f"{r['sent_per_s'] / fp32['sent_per_s']:.2f}" if fp32 and r["precision"] == "bf16" else ""
-        lines.append(f"| {r['model']} | {r['precision']} | {r['device']} | {r['sentences']} | {r['sent_per_s']:.1f} | "
-                     f"{r['pieces_per_s']:.0f} | {r['gflop']:.1f} | {r['gflops_per_s']:.0f} | "
-                     f"{r['peak_gflops_per_s']:.0f} | {r['fraction_of_peak']:.2f} | "
-                     f"{r['extraction_over_forward']:.2f} | {speed} |")
-    return "\n".join(lines)
+        cells.append([r["model"], r["precision"], r["device"], r["sentences"], f"{r['sent_per_s']:.1f}",
+                      f"{r['pieces_per_s']:.0f}", f"{r['gflop']:.1f}", f"{r['gflops_per_s']:.0f}",
+                      f"{r['peak_gflops_per_s']:.0f}", f"{r['fraction_of_peak']:.2f}",
+                      f"{r['extraction_over_forward']:.2f}", speed])
+    return markdown_table(["model", "precision", "device", "sentences", "sent/s", "pieces/s", "GFLOP per pass",
+                           "achieved GFLOP/s", "measured peak GFLOP/s", "fraction of peak",
+                           "extraction / bare forward", "bf16 speed-up"], cells)
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ Cache bytes per stored value: bytes on disk (data, index, meta) over the float16
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import extraction_parser, markdown_table, time_over, timed, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 from extraction import compose  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,35 +100,23 @@ def worker(model: str, variant: str, split: str, limit: int, batch_size: int, ma
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| model | quantity | device | sentences | maps per layer | seconds | sent/s | × bare forward | "
-        "× attention extraction | cache bytes/value | cache MB | peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    cells = []
     for r in rows:
         bare, attn = (time_over(rows, r, v, "model") for v in ("bare_forward", "attention"))
         bpv = "" if r.get("bytes_per_value") is None else f"{r['bytes_per_value']:.4f}"
         mb = "" if r.get("cache_mb") is None else f"{r['cache_mb']:.1f}" + (" (if stored)" if r["variant"] == "rollout"
                                                                          else "")
-        lines.append(
-            f"| {r['model']} | {r['variant']} | {r['device']} | {r['sentences']} | {r['maps_per_layer'] or ''} | "
-            f"{r['seconds']:.3f} | {r['sent_per_s']:.1f} | {bare:.3f} | {attn:.4f} | {bpv} | {mb} | "
-            f"{r['peak_rss_mb']:.0f} |"
-        )
-    return "\n".join(lines)
+        cells.append([r["model"], r["variant"], r["device"], r["sentences"], r["maps_per_layer"] or "",
+                      f"{r['seconds']:.3f}", f"{r['sent_per_s']:.1f}", f"{bare:.3f}", f"{attn:.4f}", bpv, mb,
+                      f"{r['peak_rss_mb']:.0f}"])
+    return markdown_table(["model", "quantity", "device", "sentences", "maps per layer", "seconds", "sent/s",
+                           "× bare forward", "× attention extraction", "cache bytes/value", "cache MB",
+                           "peak RSS (MB)"], cells)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["minilm_l6", "smollm2_135m"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--limit", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-tokens", type=int, default=4096)
+    parser = extraction_parser(__doc__, ["minilm_l6", "smollm2_135m"], VARIANTS, 256, "quantities.md")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "benchmarks" / "quantities.md")
-    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker, args.split, args.limit, args.batch_size, args.max_tokens,

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import read_rows, write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import markdown_table, read_rows, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("extraction", "training", "memory", "precision", "quantities", "paper")
@@ -165,9 +165,8 @@ def main() -> None:
     table += quantity_rows(loaded.get("quantities", []))
     table += paper_rows(loaded.get("paper", []))
     columns = ["measure", "goal", "model", "device", "measured", "met"]
-    lines = ["| " + " | ".join(columns) + " |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in table]
-    text = "Goals of the issues against the results beside this file (each has its own header).\n\n" + "\n".join(lines)
+    text = ("Goals of the issues against the results beside this file (each has its own header).\n\n"
+            + markdown_table(columns, table))
     write_results(args.out_dir / "summary.md", text + "\n", [dict(zip(columns, row)) for row in table])
 
 

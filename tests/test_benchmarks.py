@@ -36,15 +36,18 @@ def bench(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_precision_and_quantities_benchmarks_run_and_the_summary_reads_them(bench):
+def test_precision_quantities_and_extraction_benchmarks_run_and_the_summary_reads_them(bench):
     rows = bench("precision", "--models", "tiny_random", "--limit", "4")
     assert [(r["model"], r["precision"]) for r in rows] == [("tiny_random", "fp32"), ("tiny_random", "bf16")]
     assert all(r["gflop"] > 0 and r["peak_gflops_per_s"] > 0 and r["sentences"] == 3 for r in rows)  # all of tiny dev
     rows = bench("quantities", "--models", "tiny_random", "--limit", "4", "--repeat", "1")
     assert [r["variant"] for r in rows] == ["bare_forward", "attention", "rollout", "norm", "alti"]
+    rows = bench("extraction", "--models", "tiny_random", "--variants", "bare_forward", "pipeline")
+    assert [(r["variant"], r["sentences"]) for r in rows] == [("bare_forward", 3), ("pipeline", 3)]
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--out-dir", str(bench.results),
                     "--skip", "extraction", "training", "memory", "precision", "quantities", "paper"],
                    check=True, capture_output=True)
     summary = (bench.results / "summary.md").read_text()
     assert "bf16 extraction speed-up over fp32 | — | tiny_random" in summary
     assert "rollout time / attention extraction | ≤ 0.05 | tiny_random" in summary
+    assert "extraction time / bare batched forward | ≤ 1.15 | tiny_random" in summary
