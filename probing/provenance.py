@@ -48,19 +48,25 @@ def device() -> str:
     return f"CPU ({about}), {os.cpu_count()} cores ({platform.machine()}), no GPU"
 
 
-def commit() -> str:
-    """HEAD's short hash, with ``+dirty`` when tracked files differ from it. A copy of a checkout
-    sent to another machine to run cannot say it itself (its ``.git`` is absent, or not this
-    checkout's): ``PROBING_COMMIT``, set by whoever sent it, names the commit, and the header says
-    where the name came from."""
+# what the results command and the benchmarks write themselves: a page written earlier in the same
+# run must not mark the next one "+dirty"
+OUTPUTS = ("results", "benchmarks/results", "README.md")
+
+
+def commit(root: Path = ROOT) -> str:
+    """HEAD's short hash, with ``+dirty`` when tracked files other than :data:`OUTPUTS` differ
+    from it. A copy of a checkout sent to another machine to run cannot say it itself (its
+    ``.git`` is absent, or not this checkout's): ``PROBING_COMMIT``, set by whoever sent it, names
+    the commit, and the header says where the name came from."""
     said = os.environ.get("PROBING_COMMIT")
     if said:
         return f"{said} (from PROBING_COMMIT)"
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){p}" for p in OUTPUTS)], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -155,3 +156,26 @@ def test_plan_settings_narrow_the_quantity_probes(tmp_path):
     # the analysis jobs still run on every quantity
     assert (sum(s.config == "analyze" for s in Quantities().specs(narrowed))
             == sum(s.config == "analyze" for s in Quantities().specs(every)))
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_the_pages_the_command_writes(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROBING_COMMIT", raising=False)
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table3.md").write_text("old\n")
+    (tmp_path / "README.md").write_text("old\n")
+    (tmp_path / "train.py").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    head = provenance.commit(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{7,}", head)
+    (tmp_path / "results" / "table3.md").write_text("new\n")
+    (tmp_path / "README.md").write_text("new\n")
+    assert provenance.commit(tmp_path) == head
+    (tmp_path / "train.py").write_text("new\n")
+    assert provenance.commit(tmp_path) == head + "+dirty"
