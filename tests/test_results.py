@@ -179,3 +179,17 @@ def test_the_commit_is_dirty_for_changed_code_not_for_the_pages_the_command_writ
     assert provenance.commit(tmp_path) == head
     (tmp_path / "train.py").write_text("new\n")
     assert provenance.commit(tmp_path) == head + "+dirty"
+
+
+def test_definitions_run_an_attention_free_probe_once_not_once_per_encoder(tmp_path):
+    from probing.results.plan import Plan
+    from probing.results.stages import Definitions
+
+    plan = Plan.load(True, tmp_path / "runs", models=["tiny_random", "tiny_llama"])
+    plan.families = {"tiny_random": "encoder", "tiny_llama": "encoder"}  # two encoders
+    specs = Definitions().specs(plan)
+    free = [s for s in specs if "probe=distances_plus_glove" in s.overrides]
+    assert free and not any(o.startswith("model=") for s in free for o in s.overrides)
+    assert len(free) == len({s.overrides for s in free}) == 2  # the released definition and one option
+    attn = [s for s in specs if "probe=attn_only" in s.overrides]
+    assert {o for s in attn for o in s.overrides if o.startswith("model=")} == {"model=tiny_random", "model=tiny_llama"}

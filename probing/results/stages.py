@@ -56,6 +56,7 @@ def reads_attention(probe: str) -> bool:
 
 
 CONTROL = ("task@data.task=dependency_control",)
+NO_MODEL = "none (reads no model)"
 
 
 def table3_specs(plan: Plan, recipe: str, control: bool = False, probes: list[str] = RUN_ORDER,
@@ -220,6 +221,8 @@ class Definitions(Stage):
                 specs.append(plan.analyze("analysis=syntax_heads", f"model={model}", *over,
                                           out=f"definitions/{model}/syntax{i}"))
             for probe, options in PROBE_VARIANTS.items():
+                if not reads_attention(probe) and model != plan.encoders[0]:
+                    continue  # reads no model: its variants are one set of runs, not one per encoder
                 for i, over in enumerate(self._some(plan, {"released (default)": [], **options}).values()):
                     # the released definitions are the defaults: the table3 stage's run of this seed
                     out = (f"table3/paper/{model if reads_attention(probe) else 'no_model'}/{probe}/seed{seed}"
@@ -252,7 +255,8 @@ class Definitions(Stage):
                 options = {"released (default)": [], **PROBE_VARIANTS[rec.name]}
                 variant = next(n for n, over in options.items() if tuple(over) == tuple(
                     o for o in spec.overrides if o.startswith(("probe.net.", "probe.mask", "probe.loss"))))
-                probe_rows.append({"model": model, "probe": TABLE3[rec.name][0], "definition": variant,
+                probe_rows.append({"model": model if reads_attention(rec.name) else NO_MODEL,
+                                   "probe": TABLE3[rec.name][0], "definition": variant,
                                    "dev UAS": mean_std([rec.metrics["val/uas"]])})
         return Page("What each definitional choice changes",
                     "Defaults follow the released code (clarkkev/attention-analysis); each earlier or alternative "
