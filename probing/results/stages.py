@@ -546,13 +546,15 @@ class Precision(Stage):
             probes = {p: {pr: tables.values(real[p], pr, m, "val/uas") for pr in ("attn_only", "attn_plus_glove")}
                       for p in real}
             for claim in cl.CLAIMS:
-                v32 = claim.judge({**f32, "probes": probes["fp32"]}).split(":")[0]
-                v16 = claim.judge({**b16, "probes": probes["bf16"]}).split(":")[0]
+                # the verdict's whole text: its numbers (sink shares, the similarity ratio, ...) move too
+                t32 = claim.judge({**f32, "probes": probes["fp32"]})
+                t16 = claim.judge({**b16, "probes": probes["bf16"]})
+                v32, v16 = t32.split(":")[0], t16.split(":")[0]
                 if cl.UNTESTED in (v32, v16):
                     continue
                 same_verdicts &= v32 == v16
-                verdicts.append({"model": m, "claim": claim.claim, "fp32": v32, "bf16": v16,
-                                 "same": "yes" if v32 == v16 else "**no**"})
+                verdicts.append({"model": m, "claim": claim.claim, "fp32": t32, "bf16": t16,
+                                 "same verdict": "yes" if v32 == v16 else "**no**"})
             for pr in ("attn_only", "attn_plus_glove"):
                 a, b = probes["fp32"][pr], probes["bf16"][pr]
                 if not a or not b:
