@@ -565,10 +565,16 @@ class Precision(Stage):
                               "abs move": f"{move:.2f}", "fp32 seed std": f"{spread:.2f}",
                               "move < std": "yes" if move < spread else "**no**"})
         default = same_heads and same_verdicts and small_moves
+        moved = [f"{h['model']} {h['Table 1 row']} {h['fp32']} → {h['bf16']}" for h in heads if h["same head"] != "yes"]
+        changed = sum(v["same verdict"] != "yes" for v in verdicts)
+        worst = max(cells, key=lambda c: float(c["abs move"]) / max(float(c["fp32 seed std"]), 1e-9), default=None)
         decision = (f"**Rule** (issue 17): bf16 becomes the default only if every best head (Table 1, Table 2) and every "
-                    f"verdict is unchanged and every Table 3 cell moves less than its seed std. Here: best heads "
-                    f"{'unchanged' if same_heads else 'changed'}; verdicts {'unchanged' if same_verdicts else 'changed'}; "
-                    f"Table 3 cells {'all within' if small_moves else 'not all within'} their seed std. So "
+                    f"verdict is unchanged and every Table 3 cell moves less than its seed std. Here: "
+                    f"{len(moved)} of {len(heads)} best heads moved{': ' + '; '.join(moved) if moved else ''}; "
+                    f"{changed} of {len(verdicts)} verdicts changed; Table 3 cells "
+                    f"{'all within' if small_moves else 'not all within'} their seed std"
+                    + (f" (the largest move relative to its std: {worst['model']} {worst['probe']}, "
+                       f"{worst['abs move']} points against {worst['fp32 seed std']})" if worst else "") + ". So "
                     + ("bf16 (`extract.precision=auto`) may be the default." if default else
                        "**fp32 stays the default**; bf16 is the option `extract.precision=bf16` (or `auto`)."))
         return Page("What bf16 changes", "Every bundled model's EWT dev maps, Table 1, Table 2, the similarity ratio, "
