@@ -383,10 +383,10 @@ class AspectOpinion(Stage):
                                       "head acc": f"{100 * r['accuracy']:.1f}",
                                       "nearest span": f"{100 * r['nearest_span']:.1f}",
                                       "best offset": f"{100 * r['offset_accuracy']:.1f} ({r['offset']:+d})"})
-        recs = [r for r in got.values() if r.kind == "probe"]
         for m in plan.encoders:
             for p in self.PROBES:
-                runs = [r for r in recs if r.name == p and r.model in (m, None)]
+                # by where the run went: an attention-free probe's record names no model
+                runs = [r for s, r in got.items() if s.out.startswith(f"aspect_opinion/{m}/probes/{p}/")]
                 capped = sum(r.converged is False for r in runs)
                 probes.append({"model": m, "probe": p, "dev acc": tables.mean_std([r.metrics["val/acc"] for r in runs]),
                                "test acc": tables.mean_std([r.metrics["test/acc"] for r in runs]),
