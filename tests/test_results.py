@@ -193,3 +193,23 @@ def test_definitions_run_an_attention_free_probe_once_not_once_per_encoder(tmp_p
     assert len(free) == len({s.overrides for s in free}) == 2  # the released definition and one option
     attn = [s for s in specs if "probe=attn_only" in s.overrides]
     assert {o for s in attn for o in s.overrides if o.startswith("model=")} == {"model=tiny_random", "model=tiny_llama"}
+
+
+def test_a_run_writing_its_pages_elsewhere_leaves_readme_alone(tmp_path, monkeypatch):
+    from probing.results import __main__ as cli
+    from probing.results.stages import Stage
+
+    class Fake(Stage):
+        name, title = "fake", "A fake stage"
+
+        def run(self, plan, execute):
+            return {"fake": Page("Fake", "intro", [Block("numbers", rows=[{"a": 1}], readme=True)], link=self.title)}
+
+    monkeypatch.setattr(cli, "STAGES", {"fake": Fake()})
+    calls = []
+    monkeypatch.setattr(cli.pages, "update_readme", lambda *a: calls.append(a))
+    monkeypatch.setenv("PROBING_DATA_DIR", str(tmp_path))
+    assert cli.main(["--only", "fake", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "pages"),
+                     "--cache", str(tmp_path / "cache")]) == 0
+    assert (tmp_path / "pages" / "fake.md").is_file() and (tmp_path / "pages" / "fake.json").is_file()
+    assert calls == []  # the benchmark of the whole paper writes its pages to a temporary folder

@@ -46,7 +46,8 @@ def run_stages(args, argv: list[str], out: Path) -> None:
         for page_name, page in written.items():
             pages.write(plan.results, page_name, page, argv, time.perf_counter() - start, plan.models, order)
     log.info("all stages: %.1f min", (time.perf_counter() - total) / 60)
-    if not plan.quick:
+    # README's block describes the committed pages: a run writing its pages elsewhere leaves it alone
+    if not plan.quick and plan.results.resolve() == (ROOT / "results").resolve():
         pages.update_readme(ROOT / "README.md", pages.readme_block(plan.results))
 
 
