@@ -233,13 +233,15 @@ class Page:
         self.click(selector)
         self.call("Input.insertText", {"text": text})
 
-    def screenshot(self, path: Path, selector: str | None = None) -> Path:
-        """A PNG of the element (the whole page without ``selector``)."""
+    def screenshot(self, path: Path, selector: str | None = None, max_pixels: int | None = None) -> Path:
+        """A PNG of the element (the whole page without ``selector``), scaled down to at most
+        ``max_pixels`` pixels where given (a tall panel would otherwise be megabytes)."""
         params = {"format": "png", "captureBeyondViewport": True}
         if selector:
             b = self.box(selector)
-            params["clip"] = {"x": b["x"] + b["sx"], "y": b["y"] + b["sy"], "width": max(b["width"], 1),
-                              "height": max(b["height"], 1), "scale": 1}
+            w, h = max(b["width"], 1), max(b["height"], 1)
+            scale = min(1.0, (max_pixels / (w * h)) ** 0.5) if max_pixels else 1
+            params["clip"] = {"x": b["x"] + b["sx"], "y": b["y"] + b["sy"], "width": w, "height": h, "scale": scale}
         data = self.call("Page.captureScreenshot", params)["data"]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

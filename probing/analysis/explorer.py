@@ -271,6 +271,7 @@ def write_explorer(models: list[ExplorerData], path, title: str | None = None, w
 
 
 READY = "document.body.dataset.ready === '1'"
+SHOT_PIXELS = 1_500_000  # a panel's screenshot at most (the model view of 270 heads is tall): well under 2 MB
 
 
 def screenshot_panels(html_path, out_dir, prefix: str | None = None, width: int = 1400,
@@ -288,7 +289,8 @@ def screenshot_panels(html_path, out_dir, prefix: str | None = None, width: int 
         page = browser.page(width=width)
         page.goto(html_path.as_uri(), READY)
         panels = page.evaluate("[...document.querySelectorAll('section.panel:not([hidden])')].map(e => e.id)")
-        return [page.screenshot(out_dir / f"{prefix}-{p.removeprefix('panel-')}.png", f"#{p}") for p in panels]
+        return [page.screenshot(out_dir / f"{prefix}-{p.removeprefix('panel-')}.png", f"#{p}", SHOT_PIXELS)
+                for p in panels]
     finally:
         if own:
             browser.close()

@@ -251,3 +251,18 @@ def test_screenshot_of_every_panel(browser, pages, tmp_path):
     assert [p.name for p in shots] == [f"two-{p}.png" for p in
                                        ("heads", "sentence", "sentences", "relations", "model", "compare")]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000 for p in shots)
+
+
+def test_a_screenshot_is_scaled_down_to_its_pixel_budget(browser, pages, tmp_path):
+    import struct
+
+    def size(path):  # width and height from the PNG's IHDR chunk
+        return struct.unpack(">II", path.read_bytes()[16:24])
+
+    page = browser.page()
+    page.goto(pages["two"].resolve().as_uri(), READY)
+    full = size(page.screenshot(tmp_path / "full.png", "#panel-model"))
+    budget = full[0] * full[1] // 4
+    small = size(page.screenshot(tmp_path / "small.png", "#panel-model", max_pixels=budget))
+    assert small[0] * small[1] <= budget * 1.05 and small[0] < full[0]  # rounding to whole pixels
+    page.close()
