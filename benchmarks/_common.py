@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probing import provenance  # noqa: E402
+from probing.writer import to_markdown  # noqa: E402
 
 
 def write_results(out: Path, text: str, rows: list[dict], command: str | None = None) -> None:
@@ -39,9 +40,9 @@ def extraction_parser(doc: str, models: list[str], variants: tuple[str, ...], li
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
-    """A markdown table of ``rows`` (cells already formatted) under ``columns``."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join([*lines, *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)])
+    """The project's pipe table (:func:`probing.writer.to_markdown`) of ``rows`` given as lists of
+    cells in ``columns`` order."""
+    return to_markdown([dict(zip(columns, row)) for row in rows], columns)
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import markdown_table, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ["dev", "train", "train+dev+test"]
@@ -87,13 +87,14 @@ def main() -> None:
             print(json.dumps(rows[-1]), file=sys.stderr)
     sentences = {corpus: sentence_count(corpus) for corpus in dict.fromkeys(r["corpus"] for r in rows)}
     lines = [f"Peak RSS by corpus size, `{args.model}`, caches present; each row is its own process. "
-             "head_similarity reads its first 1,000 sentences whatever the corpus (the paper's sample).", "",
-             "| job | corpus | sentences | peak RSS (MB) | vs smallest | wall s |", "|---|---|---|---|---|---|"]
+             "head_similarity reads its first 1,000 sentences whatever the corpus (the paper's sample).", ""]
     first: dict[str, float] = {}
+    cells = []
     for r in rows:
         base = first.setdefault(r["job"], r["peak_rss_mb"])
-        lines.append(f"| {r['job']} | {r['corpus']} | {sentences[r['corpus']]} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['peak_rss_mb'] / base:.2f}x | {r['seconds']:.0f} |")
+        cells.append([r["job"], r["corpus"], sentences[r["corpus"]], f"{r['peak_rss_mb']:.0f}",
+                      f"{r['peak_rss_mb'] / base:.2f}x", f"{r['seconds']:.0f}"])
+    lines.append(markdown_table(["job", "corpus", "sentences", "peak RSS (MB)", "vs smallest", "wall s"], cells))
     text = "\n".join(lines) + "\n"
     write_results(args.out, text, rows)
 

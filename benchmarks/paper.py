@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import markdown_table, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,8 +54,7 @@ def main() -> None:
     met = "yes" if total / 60 <= args.goal_minutes else "**no**"
     text = (f"`{shown}` from an empty cache on {provenance.device()}; goal: at most {args.goal_minutes:.0f} "
             f"minutes, met: {met}. The analysis stage writes every model's page in one stage: its time is the "
-            f"stage's.\n\n| stage | minutes |\n|---|---|\n" + "\n".join(f"| {r['stage']} | {r['minutes']} |" for r in rows)
-            + "\n")
+            f"stage's.\n\n" + markdown_table(["stage", "minutes"], [[r["stage"], f"{r['minutes']}"] for r in rows]) + "\n")
     write_results(args.out, text, [{**r, "model": args.model, "device": provenance.device(), "override": args.override, "goal_met": met == "yes"}
                                    for r in rows])
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import write_results  # noqa: E402  (benchmarks/ is the script's folder)
+from _common import markdown_table, write_results  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -103,12 +103,12 @@ def main() -> None:
             raise SystemExit(done.stderr[-3000:])
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"{model} {split} batch {rows[-1]['batch_size']}: {rows[-1]['sent_per_s']:.0f} sent/s", file=sys.stderr)
-    lines = ["| model | probe | trained on | device | threads | loader workers | batch | sentences | epoch s (best) | sent/s | val UAS | peak RSS (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['probe']} | EWT {r['train_split']} | {r['device']} | {r['threads']} | {r['workers']} | "
-              f"{r['batch_size']} | {r['sentences']} | "
-              f"{r['epoch_seconds']:.1f} | {r['sent_per_s']:.0f} | {100 * r['val_uas']:.1f} | {r['peak_rss_mb']:.0f} |" for r in rows]
-    text = "\n".join(lines) + "\n"
+    columns = ["model", "probe", "trained on", "device", "threads", "loader workers", "batch", "sentences",
+               "epoch s (best)", "sent/s", "val UAS", "peak RSS (MB)"]
+    text = markdown_table(columns, [[r["model"], r["probe"], f"EWT {r['train_split']}", r["device"], r["threads"],
+                                     r["workers"], r["batch_size"], r["sentences"], f"{r['epoch_seconds']:.1f}",
+                                     f"{r['sent_per_s']:.0f}", f"{100 * r['val_uas']:.1f}",
+                                     f"{r['peak_rss_mb']:.0f}"] for r in rows]) + "\n"
     write_results(args.out, text, rows)
 
 
