@@ -449,7 +449,7 @@ class Quantities(Stage):
                                        out=f"analysis/{m}/{job}-{q}") for job in QUANTITY_JOBS]
                 specs += [plan.train(*PAPER_RECIPE, f"model={m}", "probe=attn_only", f"seed={seed}",
                                      f"extract.quantity={q}", out=f"quantities/{m}/attn_only-{q}/seed{seed}")
-                          for seed in plan.seeds[:QUANTITY_SEEDS] if q in plan.quantity_probes]
+                          for seed in plan.seeds if q in plan.quantity_probes]
         return specs + table3_specs(plan, "paper", probes=["attn_only"])
 
     def page(self, plan, got):
@@ -473,16 +473,11 @@ class Quantities(Stage):
                     "Each measure's maps go through the same jobs as the attention weights (EWT dev). Rollout "
                     "(Abnar & Zuidema 2020) and ALTI (Ferrando et al. 2022) hold one map per layer: a job's best "
                     "\"head\" is then its best layer (`layer-1`), and the Attn probe weighs 2·L maps instead of "
-                    f"2·L·H. The Attn probe: the paper's recipe, seeds {plan.seeds[:QUANTITY_SEEDS]} on "
-                    f"{', '.join(plan.quantity_probes) or 'no extra quantity'} (`quantity_probes` of "
-                    f"`conf/results.yaml`; — where not run) and Table 3's seeds {plan.seeds} on attention; "
-                    f"{STD_NAME}.",
+                    f"2·L·H. The Attn probe: the paper's recipe, Table 3's seeds {plan.seeds} on attention "
+                    f"and on {', '.join(plan.quantity_probes) or 'no extra quantity'} (`quantity_probes` of "
+                    f"`conf/results.yaml`; — where not run); {STD_NAME}.",
                     [Block("The same findings on each measure", rows=rows),
                      Block("What changes when attention weights are replaced", after="\n".join(changes), readme=True)])
-
-
-# the Attn probe on each extra quantity: one seed (an EWT train cache per quantity and model)
-QUANTITY_SEEDS = 1
 
 
 def quantity_changes(model: str, rows: list[dict]) -> list[str]:
