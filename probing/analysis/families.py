@@ -52,7 +52,8 @@ class FamiliesJob:
                                            "data@analysis.explorer.coref.corpus=tiny", "analysis.explorer.coref_split=train"]
     models: list[str]  # conf/models/ (the YAML): the bundled models
     quantities: list[str]
-    probe_runs: str | None  # a folder of finished train.py runs (their records) for Table 3
+    # folders of finished train.py runs (their records): Table 3's, and the Attn probe on each quantity
+    probe_runs: list[str] | None
     map_sentences: int  # sentences for the cross-family head map (K_total^2 JS pairs each)
     job_overrides: dict[str, list[str]] | None  # {job: [overrides]} for every model's run of it
     # where each model's job runs go (<runs_dir>/<model>/<job>/; default: this run's folder): a
@@ -63,12 +64,12 @@ class FamiliesJob:
 
     def run(self, ctx: Context) -> Section:
         per_model = {m: self._model(ctx, m) for m in self.models}
-        runs = record.collect(self.probe_runs, kind="probe") if self.probe_runs else []
+        runs = record.collect(*(self.probe_runs or []), kind="probe")
         for m, evidence in per_model.items():
             evidence["probes"] = probe_uas(runs, m)
         claim_rows = [c.row(per_model) for c in CLAIMS]
         claims_md = ctx.writer.table("claims", claim_rows)
-        quantity_rows = quantity_table(per_model, self.quantities)
+        quantity_rows = quantity_table(per_model, self.quantities, runs)
         quantities_md = ctx.writer.table("claims_by_quantity", quantity_rows)
         sink_rows = sink_table(per_model)
         sink_md = ctx.writer.table("sink_by_layer", sink_rows)
@@ -167,19 +168,22 @@ def norm_share(r: dict, name: str) -> np.ndarray | None:
     return None if norm is None else np.asarray(norm)
 
 
-def probe_uas(records: list[RunRecord], model: str) -> dict[str, list[float]]:
-    """{probe config: [dev UAS of each seed]} of ``model``'s Table 3 runs, the attention-free ones
-    (no model: the same runs for every model) included; random-init runs under their own name."""
+def probe_uas(records: list[RunRecord], model: str, quantity: str = "attention") -> dict[str, list[float]]:
+    """{probe config: [dev UAS of each seed]} of ``model``'s runs on ``quantity``'s maps, the
+    attention-free ones (no model: the same runs for every model) included; random-init runs under
+    their own name."""
     out: dict[str, list[float]] = {}
     for rec in records:
-        if rec.model in (model, None) and "val/uas" in rec.metrics:
+        # a record older than extract.quantity read the attention weights
+        if rec.model in (model, None) and "val/uas" in rec.metrics and \
+                rec.get("extract.quantity", "attention") == quantity:
             out.setdefault(rec.name, []).append(rec.metrics["val/uas"])
     return out
 
 
-def quantity_table(per_model: dict, quantities: list[str]) -> list[dict]:
-    """:func:`~probing.analysis.claims.quantity_row` per model and quantity (the Attn probe where
-    the probe runs read that quantity: attention's Table 3 runs)."""
+def quantity_table(per_model: dict, quantities: list[str], runs: list[RunRecord]) -> list[dict]:
+    """:func:`~probing.analysis.claims.quantity_row` per model and quantity, with the Attn probe of
+    ``runs`` that read that quantity's maps."""
     rows = []
     for m, e in per_model.items():
         for q in quantities:
@@ -187,7 +191,7 @@ def quantity_table(per_model: dict, quantities: list[str]) -> list[dict]:
             if f"surface{suffix}" not in e:
                 continue
             jobs = {job: e[f"{job}{suffix}"] for job in PER_QUANTITY_JOBS}
-            rows.append(quantity_row(m, q, jobs, e["probes"].get("attn_only", []) if q == "attention" else []))
+            rows.append(quantity_row(m, q, jobs, probe_uas(runs, m, q).get("attn_only", [])))
     return rows
 
 

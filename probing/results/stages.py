@@ -411,7 +411,8 @@ class Families(Stage):
         return (table3_specs(plan, "paper") + Analysis().specs(plan) + Quantities().specs(plan) + [plan.analyze(
             "analysis=families", f"models.names=[{','.join(plan.models)}]",
             f"analysis.quantities=[attention,{','.join(QUANTITIES)}]",
-            f"analysis.probe_runs={plan.out / 'table3' / 'paper'}", f"analysis.runs_dir={plan.out / 'analysis'}",
+            f"analysis.probe_runs=[{plan.out / 'table3' / 'paper'},{plan.out / 'quantities'}]",
+            f"analysis.runs_dir={plan.out / 'analysis'}",
             *(["analysis.tiny=true", "analysis.map_sentences=3", "analysis.explorer.num_sentences=3"] if plan.quick
               else []), out="families")])
 
