@@ -53,7 +53,7 @@ class FamiliesJob:
     models: list[str]  # conf/models/ (the YAML): the bundled models
     quantities: list[str]
     # folders of finished train.py runs (their records): Table 3's, and the Attn probe on each quantity
-    probe_runs: list[str] | None
+    probe_runs: str | list[str] | None
     map_sentences: int  # sentences for the cross-family head map (K_total^2 JS pairs each)
     job_overrides: dict[str, list[str]] | None  # {job: [overrides]} for every model's run of it
     # where each model's job runs go (<runs_dir>/<model>/<job>/; default: this run's folder): a
@@ -64,7 +64,7 @@ class FamiliesJob:
 
     def run(self, ctx: Context) -> Section:
         per_model = {m: self._model(ctx, m) for m in self.models}
-        runs = record.collect(*(self.probe_runs or []), kind="probe")
+        runs = probe_records(self.probe_runs)
         for m, evidence in per_model.items():
             evidence["probes"] = probe_uas(runs, m)
         claim_rows = [c.row(per_model) for c in CLAIMS]
@@ -166,6 +166,11 @@ def norm_share(r: dict, name: str) -> np.ndarray | None:
     """The same sink's share of the norm-weighted contributions per layer, if extracted."""
     norm = r.get("surface-norm", {}).get(SINK_KEYS[name])
     return None if norm is None else np.asarray(norm)
+
+
+def probe_records(roots: str | list[str] | None) -> list[RunRecord]:
+    """The probe records under ``roots``: one folder (the form before quantities had probes) or many."""
+    return record.collect(*([roots] if isinstance(roots, str) else roots or []), kind="probe")
 
 
 def probe_uas(records: list[RunRecord], model: str, quantity: str = "attention") -> dict[str, list[float]]:
