@@ -87,6 +87,12 @@ class RunRecord:
         return node
 
     @property
+    def quantity(self) -> str:
+        """The maps the run read (``extract.quantity``); a record written before that setting
+        existed read the attention weights."""
+        return self.get("extract.quantity", "attention")
+
+    @property
     def converged(self) -> bool | None:
         """False when training stopped at its epoch limit rather than by early stopping; None for
         a run that trained nothing (a rule) or ran one fixed epoch (the paper's recipe)."""

@@ -179,9 +179,7 @@ def probe_uas(records: list[RunRecord], model: str, quantity: str = "attention")
     their own name."""
     out: dict[str, list[float]] = {}
     for rec in records:
-        # a record older than extract.quantity read the attention weights
-        if rec.model in (model, None) and "val/uas" in rec.metrics and \
-                rec.get("extract.quantity", "attention") == quantity:
+        if rec.model in (model, None) and "val/uas" in rec.metrics and rec.quantity == quantity:
             out.setdefault(rec.name, []).append(rec.metrics["val/uas"])
     return out
 

@@ -460,14 +460,11 @@ class Quantities(Stage):
         for m in plan.models:
             base = {job: record.read(plan.out / "analysis" / m / job).summary for job in QUANTITY_JOBS
                     if (plan.out / "analysis" / m / job / "record.json").is_file()}
-            attn = tables.values([r for r in probes if r.get("extract.quantity") == "attention"], "attn_only", m,
-                                 "val/uas")
             for q in ("attention", *QUANTITIES):
                 summaries = base if q == "attention" else {j: jobs[(m, f"{j}-{q}")].summary for j in QUANTITY_JOBS}
                 if set(summaries) != set(QUANTITY_JOBS):
                     continue
-                uas = attn if q == "attention" else tables.values(
-                    [r for r in probes if r.get("extract.quantity") == q], "attn_only", m, "val/uas")
+                uas = tables.values([r for r in probes if r.quantity == q], "attn_only", m, "val/uas")
                 rows.append(quantity_row(m, q, summaries, uas))
             changes += quantity_changes(m, rows)
         return Page("Beyond attention weights: norm-weighted attention, rollout and ALTI",
